@@ -1,0 +1,386 @@
+"""YAML config → validated `Settings`. Every error names the file, the key path and the fix.
+
+Layers, lowest first: built-in defaults < the YAML file < the environment (project only, as
+gcloud users expect) < command-line flags.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+EMBEDDED = "<embedded default config/default.yaml>"
+PLACEHOLDER_PROJECT = "emulator-project"
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+CREDENTIAL_MODES = ("auto", "impersonate", "local")
+TOP_KEYS = ("project", "instance", "service-accounts", "universe", "emulator")
+ACCOUNT_KEYS = ("email", "scopes", "delegates")
+DEFAULT_ENDPOINTS = {
+    "iam-credentials": "https://iamcredentials.googleapis.com",
+    "oauth2-token": "https://oauth2.googleapis.com/token",
+}
+EMAIL = re.compile(r"^[^@\s/]+@[^@\s/]+\.[^@\s/]+$")
+NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
+PROJECT = re.compile(r"^([a-z0-9.-]+:)?[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+DURATION = re.compile(r"^([0-9]+)s$")
+
+
+class ConfigError(Exception):
+    """A config problem, worded for the person who wrote the file."""
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        where = f"{source}: {key}: " if key else f"{source}: "
+        super().__init__(where + message)
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    email: str
+    scopes: tuple[str, ...] = (CLOUD_PLATFORM,)
+    delegates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    credentials: str = "auto"
+    token_lifetime: int = 3600
+    token_refresh_margin: int = 300
+    endpoints: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
+    allowed_hosts: tuple[str, ...] = ()
+    signing_key: str | None = None
+    watch_config: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the emulator serves, validated. `instance` and `project` hold the wire keys
+    the file gave beyond the named ones; defaults.py fills in the rest of the real tree."""
+
+    source: str
+    path: Path | None
+    project_id: str
+    project_id_from: str
+    numeric_project_id: int
+    instance: dict[str, Any]
+    project: dict[str, Any]
+    accounts: tuple[ServiceAccount, ...]
+    universe_domain: str
+    emulator: EmulatorSettings
+
+
+def embedded_default() -> str:
+    """config/default.yaml: package data in an installed wheel, the source tree's file in an
+    editable install (which does not map the data package)."""
+    source_tree = Path(__file__).resolve().parent.parent / "config" / "default.yaml"
+    if source_tree.is_file():
+        return source_tree.read_text(encoding="utf-8")
+    return (resources.files("emulator.bundled_config") / "default.yaml").read_text("utf-8")
+
+
+def read_text(path: Path | None) -> tuple[str, str]:
+    """(source name, text) of a config file, or of the embedded default when path is None."""
+    if path is None:
+        return EMBEDDED, embedded_default()
+    try:
+        return str(path), path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "no such file; check the --config path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "", f"cannot read it ({exc})") from None
+
+
+def load(
+    path: Path | None,
+    *,
+    project: str | None = None,
+    service_account: str | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    source, text = read_text(path)
+    return parse(text, source, path, project=project, service_account=service_account,
+                 environ=os.environ if environ is None else environ)
+
+
+def parse(
+    text: str,
+    source: str,
+    path: Path | None = None,
+    *,
+    project: str | None = None,
+    service_account: str | None = None,
+    environ: dict[str, str] | os._Environ | None = None,
+) -> Settings:
+    environ = {} if environ is None else environ
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, "", f"{where}not valid YAML ({problem})") from None
+    doc = {} if doc is None else doc
+    check = Checker(source)
+    check.mapping(doc, "")
+    for key in doc:
+        if key not in TOP_KEYS:
+            check.fail(str(key), f"unknown key; the top-level keys are {', '.join(TOP_KEYS)}")
+
+    proj = check.mapping(doc.get("project") or {}, "project")
+    inst = check.mapping(doc.get("instance") or {}, "instance")
+    for key in ("service-accounts",):
+        if key in inst:
+            check.fail(f"instance.{key}", "give accounts under the top-level key service-accounts")
+
+    if project:
+        project_id, project_from = project, "--project"
+    elif "project-id" in proj:
+        project_id, project_from = check.string(proj["project-id"], "project.project-id"), source
+    else:
+        project_id, project_from = project_from_environment(environ)
+    if not PROJECT.match(project_id):
+        check.fail("project.project-id", f"{project_id!r} is not a project id (6 to 30 "
+                   "characters: lowercase letters, digits, hyphens; starting with a letter)")
+    numeric = check.uint(proj.get("numeric-project-id", derived_number(project_id, 12)),
+                         "project.numeric-project-id", bits=63)
+
+    accounts = check.accounts(doc.get("service-accounts"))
+    if service_account:
+        if not EMAIL.match(service_account):
+            check.fail("--service-account", f"{service_account!r} is not an email address")
+        accounts = (ServiceAccount(service_account), *[a for a in accounts
+                                                       if a.email != service_account])
+
+    universe = check.mapping(doc.get("universe") or {}, "universe")
+    domain = check.string(universe.get("universe-domain", "googleapis.com"),
+                          "universe.universe-domain")
+
+    return Settings(
+        source=source,
+        path=path,
+        project_id=project_id,
+        project_id_from=project_from,
+        numeric_project_id=numeric,
+        instance=check.instance(inst),
+        project={k: v for k, v in proj.items() if k not in ("project-id", "numeric-project-id")},
+        accounts=accounts,
+        universe_domain=domain,
+        emulator=check.emulator(doc.get("emulator") or {}),
+    )
+
+
+def project_from_environment(environ: dict[str, str] | os._Environ) -> tuple[str, str]:
+    """The project as gcloud users expect it: env vars, then the active gcloud configuration."""
+    for var in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"):
+        if environ.get(var):
+            return environ[var], f"${var}"
+    folder = Path(environ.get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud")
+    name = environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME")
+    try:
+        name = name or (folder / "active_config").read_text().strip() or "default"
+    except OSError:
+        name = "default"
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(folder / "configurations" / f"config_{name}")
+        found = parser.get("core", "project", fallback="").strip()
+    except configparser.Error:
+        found = ""
+    if found:
+        return found, f"gcloud configuration {name!r}"
+    return PLACEHOLDER_PROJECT, "placeholder"
+
+
+def derived_number(seed: str, digits: int) -> int:
+    """A stable number of `digits` digits derived from a name, for ids the config leaves out."""
+    value = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
+    low = 10 ** (digits - 1)
+    return low + value % (9 * low)
+
+
+def plain(value: Any) -> Any:
+    """YAML scalars as the server spells them: booleans as TRUE/FALSE, None as empty."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+class Checker:
+    """Validation helpers that know the file name, so each failure can say where it is."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, message: str) -> None:
+        raise ConfigError(self.source, key, message)
+
+    def mapping(self, value: Any, key: str) -> dict:
+        if not isinstance(value, dict):
+            self.fail(key or "(top level)", f"expected a mapping of keys, got {kind(value)}")
+        for name in value:
+            if not isinstance(name, str):
+                self.fail(join(key, str(name)), "keys must be strings; quote it")
+        return value
+
+    def string(self, value: Any, key: str) -> str:
+        if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+            self.fail(key, f"expected a non-empty string, got {kind(value)}")
+        return str(value)
+
+    def strings(self, value: Any, key: str) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            self.fail(key, f"expected a list of strings, got {kind(value)}")
+        return tuple(self.string(item, f"{key}[{i}]") for i, item in enumerate(value))
+
+    def uint(self, value: Any, key: str, bits: int = 64) -> int:
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**bits:
+            self.fail(key, f"expected a whole number from 0 to {2**bits - 1}, got {value!r}")
+        return value
+
+    def seconds(self, value: Any, key: str, low: int, high: int) -> int:
+        if isinstance(value, str) and DURATION.match(value):
+            value = int(value[:-1])
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.fail(key, f"expected a duration like 3600s, from {low}s to {high}s; "
+                      f"got {value!r}")
+        return value
+
+    def attributes(self, value: Any, key: str) -> dict[str, str]:
+        self.mapping(value, key)
+        out = {}
+        for name, item in value.items():
+            if isinstance(item, dict | list):
+                self.fail(join(key, name), "attribute values are text; quote the value "
+                          "(use a YAML block scalar | for multi-line values)")
+            out[name] = str(plain(item))
+        return out
+
+    def instance(self, inst: dict) -> dict[str, Any]:
+        out: dict[str, Any] = {k: self.tree_value(v, join("instance", k)) for k, v in inst.items()}
+        if "id" in inst:
+            out["id"] = self.uint(inst["id"], "instance.id")
+        if "name" in inst:
+            name = self.string(inst["name"], "instance.name")
+            if not NAME.match(name):
+                self.fail("instance.name", f"{name!r} is not a valid instance name (lowercase "
+                          "letters, digits and hyphens, starting with a letter, at most 63)")
+            out["name"] = name
+        for key, pattern in (("zone", "zones"), ("machine-type", "machineTypes")):
+            if key in inst:
+                text = self.string(inst[key], f"instance.{key}")
+                short = text.rsplit("/", 1)[-1]
+                if "/" in text and f"/{pattern}/" not in text:
+                    self.fail(f"instance.{key}", f"expected a short name or projects/N/"
+                              f"{pattern}/NAME, got {text!r}")
+                if key == "zone" and not ZONE.match(short):
+                    self.fail("instance.zone", f"{short!r} is not a zone name like us-central1-a")
+                out[key] = short
+        if "tags" in inst:
+            out["tags"] = list(self.strings(inst["tags"], "instance.tags"))
+        if "attributes" in inst:
+            out["attributes"] = self.attributes(inst["attributes"] or {}, "instance.attributes")
+        return out
+
+    def tree_value(self, value: Any, key: str) -> Any:
+        """Any other wire key: served as given, YAML scalars spelled as the server does."""
+        if isinstance(value, dict):
+            self.mapping(value, key)
+            return {k: self.tree_value(v, join(key, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.tree_value(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return plain(value)
+
+    def accounts(self, value: Any) -> tuple[ServiceAccount, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.fail("service-accounts", f"expected a list of accounts, got {kind(value)}")
+        seen: set[str] = set()
+        accounts = []
+        for i, item in enumerate(value):
+            key = f"service-accounts[{i}]"
+            if isinstance(item, str):
+                item = {"email": item}
+            self.mapping(item, key)
+            for name in item:
+                if name not in ACCOUNT_KEYS:
+                    self.fail(join(key, name), f"unknown key; an account has "
+                              f"{', '.join(ACCOUNT_KEYS)}")
+            if "email" not in item:
+                self.fail(key, "missing email")
+            email = self.string(item["email"], f"{key}.email")
+            if not EMAIL.match(email):
+                self.fail(f"{key}.email", f"{email!r} is not an email address")
+            if email in seen or email == "default":
+                self.fail(f"{key}.email", f"{email!r} is listed twice")
+            seen.add(email)
+            scopes = self.strings(item.get("scopes", [CLOUD_PLATFORM]), f"{key}.scopes")
+            delegates = self.strings(item.get("delegates", []), f"{key}.delegates")
+            for j, delegate in enumerate(delegates):
+                if not EMAIL.match(delegate):
+                    self.fail(f"{key}.delegates[{j}]", f"{delegate!r} is not an email address")
+            accounts.append(ServiceAccount(email, scopes, delegates))
+        return tuple(accounts)
+
+    def emulator(self, value: Any) -> EmulatorSettings:
+        known = ("credentials", "token-lifetime", "token-refresh-margin", "endpoints",
+                 "allowed-hosts", "signing-key", "watch-config")
+        self.mapping(value, "emulator")
+        for name in value:
+            if name not in known:
+                self.fail(f"emulator.{name}", f"unknown key; emulator has {', '.join(known)}")
+        mode = value.get("credentials", "auto")
+        if mode not in CREDENTIAL_MODES:
+            self.fail("emulator.credentials", f"expected one of {', '.join(CREDENTIAL_MODES)}, "
+                      f"got {mode!r}")
+        endpoints = dict(DEFAULT_ENDPOINTS)
+        for name, url in self.mapping(value.get("endpoints") or {}, "emulator.endpoints").items():
+            if name not in DEFAULT_ENDPOINTS:
+                self.fail(f"emulator.endpoints.{name}", "unknown endpoint; known: "
+                          f"{', '.join(DEFAULT_ENDPOINTS)}")
+            url = self.string(url, f"emulator.endpoints.{name}")
+            if not re.match(r"^https?://[^/\s]+", url):
+                self.fail(f"emulator.endpoints.{name}", f"expected an http(s) URL, got {url!r}")
+            endpoints[name] = url.rstrip("/") if name == "iam-credentials" else url
+        watch = value.get("watch-config", True)
+        if not isinstance(watch, bool):
+            self.fail("emulator.watch-config", f"expected true or false, got {watch!r}")
+        key = value.get("signing-key")
+        return EmulatorSettings(
+            credentials=mode,
+            token_lifetime=self.seconds(value.get("token-lifetime", "3600s"),
+                                        "emulator.token-lifetime", 60, 43200),
+            token_refresh_margin=self.seconds(value.get("token-refresh-margin", "300s"),
+                                              "emulator.token-refresh-margin", 0, 3000),
+            endpoints=endpoints,
+            allowed_hosts=self.strings(value.get("allowed-hosts", []), "emulator.allowed-hosts"),
+            signing_key=None if key is None else self.string(key, "emulator.signing-key"),
+            watch_config=watch,
+        )
+
+
+def join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+def kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: f"the text {value!r}",
+            bool: f"{value!r}", int: f"the number {value}"}.get(type(value), repr(value))

@@ -1,0 +1,95 @@
+"""The token service: which account, which scopes, which cache key; the upstream mints.
+
+Two upstreams share one interface: IAM impersonation with the developer's ADC, and the local
+signer. The cache in front of either makes one upstream call per need.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from ..config import ServiceAccount, Settings
+from ..defaults import accounts_of, instance_identity
+from .cache import Token, TokenCache
+from .errors import TokenError
+from .local import LocalSigner
+
+
+class Upstream(Protocol):
+    name: str
+
+    async def access_token(self, account: ServiceAccount, scopes: tuple[str, ...],
+                           lifetime: int) -> Token: ...
+
+    async def id_token(self, account: ServiceAccount, audience: str, full: bool,
+                       claims: dict) -> Token: ...
+
+
+class LocalUpstream:
+    """Tokens without any credentials, for CI and compose sidecars."""
+
+    name = "local"
+
+    def __init__(self, signer: LocalSigner) -> None:
+        self.signer = signer
+
+    async def access_token(self, account: ServiceAccount, scopes: tuple[str, ...],
+                           lifetime: int) -> Token:
+        return Token(*self.signer.access_token(lifetime))
+
+    async def id_token(self, account: ServiceAccount, audience: str, full: bool,
+                       claims: dict) -> Token:
+        return Token(*self.signer.id_token(account.email, audience, claims))
+
+
+class TokenService:
+    def __init__(self, settings: Settings, upstream: Upstream, signer: LocalSigner) -> None:
+        self.upstream = upstream
+        self.signer = signer
+        self.started = int(time.time())
+        self.update(settings)
+
+    @property
+    def mode(self) -> str:
+        return self.upstream.name
+
+    def update(self, settings: Settings) -> None:
+        """A reloaded config: new accounts and lifetimes; tokens already minted stay valid."""
+        self.settings = settings
+        self.accounts = {a.email: a for a in accounts_of(settings)}
+        self.cache = getattr(self, "cache", None) or TokenCache(
+            settings.emulator.token_refresh_margin)
+        self.cache.margin = settings.emulator.token_refresh_margin
+
+    def account(self, email: str) -> ServiceAccount:
+        try:
+            return self.accounts[email]
+        except KeyError:
+            raise TokenError(404, f"service account {email} is not configured") from None
+
+    async def access_token(self, email: str, scopes: tuple[str, ...] | None) -> Token:
+        account = self.account(email)
+        wanted = tuple(sorted(set(scopes or account.scopes)))
+        lifetime = self.settings.emulator.token_lifetime
+        return await self.cache.get(
+            ("access", email, wanted),
+            lambda: self.upstream.access_token(account, wanted, lifetime))
+
+    async def id_token(self, email: str, audience: str, full: bool, licenses: bool) -> Token:
+        account = self.account(email)
+        claims = self.compute_engine_claims(account, licenses) if full else {}
+        return await self.cache.get(
+            ("identity", email, audience, full, licenses),
+            lambda: self.upstream.id_token(account, audience, full, claims))
+
+    def compute_engine_claims(self, account: ServiceAccount, licenses: bool) -> dict:
+        """What format=full adds on a real VM; only local tokens can carry the last claim."""
+        name, zone, iid = instance_identity(self.settings)
+        engine = {"instance_creation_timestamp": self.started, "instance_id": str(iid),
+                  "instance_name": name, "project_id": self.settings.project_id,
+                  "project_number": self.settings.numeric_project_id, "zone": zone}
+        if licenses:
+            engine["license_id"] = ["2147286739765738111"]
+        return {"email": account.email, "email_verified": True,
+                "google": {"compute_engine": engine}}

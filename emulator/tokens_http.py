@@ -1,0 +1,98 @@
+"""The HTTP view of the token service: `token` and `identity` leaves, and the public documents
+that let a service under test verify the emulator's local ID tokens."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from aiohttp import web
+
+from .credentials.errors import TokenError
+from .credentials.service import TokenService
+from .tree import JSON, TEXT, BadQuery, Computed
+
+TOKENS = web.AppKey("tokens", TokenService)
+DISCOVERY = "/emulator/.well-known/openid-configuration"
+JWKS = "/emulator/jwks"
+CERTS = "/emulator/certs"
+
+
+async def respond(request: web.Request, computed: Computed) -> web.Response:
+    if request.method not in ("GET", "HEAD") and not (
+            request.method == "POST" and computed.kind == "token"):
+        return plain(405, "Method not allowed: the metadata server answers GET (and HEAD).",
+                     Allow="GET, HEAD")
+    service = request.app[TOKENS]
+    try:
+        if computed.kind == "token":
+            return await access_token(request, service, computed.account)
+        return await identity(request, service, computed.account)
+    except TokenError as exc:
+        return plain(exc.status, exc.message)
+
+
+async def access_token(request: web.Request, service: TokenService,
+                       email: str) -> web.Response:
+    raw = request.query.get("scopes")
+    scopes = tuple(s.strip() for s in raw.split(",") if s.strip()) if raw else None
+    token = await service.access_token(email, scopes)
+    body = {"access_token": token.value,
+            "expires_in": max(0, int(token.expiry - time.time())),
+            "token_type": "Bearer"}
+    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(),
+                        headers={"Content-Type": JSON})
+
+
+async def identity(request: web.Request, service: TokenService, email: str) -> web.Response:
+    audience = request.query.get("audience", "")
+    if not audience:
+        raise BadQuery("non-empty audience parameter required")
+    fmt = request.query.get("format", "standard")
+    if fmt not in ("standard", "full"):
+        raise BadQuery(f"invalid value for format: {fmt!r}; use format=standard or format=full")
+    licenses = request.query.get("licenses", "FALSE").upper()
+    if licenses not in ("TRUE", "FALSE"):
+        raise BadQuery(f"invalid value for licenses: {licenses!r}; use licenses=TRUE or FALSE")
+    token = await service.id_token(email, audience, fmt == "full", licenses == "TRUE")
+    return web.Response(body=token.value.encode(), headers={"Content-Type": TEXT})
+
+
+def plain(status: int, message: str, **headers: str) -> web.Response:
+    return web.Response(status=status, body=(message.rstrip("\n") + "\n").encode(),
+                        headers={"Content-Type": TEXT, **headers})
+
+
+def base_url(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+async def discovery(request: web.Request) -> web.Response:
+    """OpenID discovery for the local signer, so verifiers find the JWKS as they do Google's."""
+    base = base_url(request)
+    doc = {"issuer": "https://accounts.google.com",
+           "jwks_uri": base + JWKS,
+           "x509_certs_uri": base + CERTS,
+           "id_token_signing_alg_values_supported": ["RS256"],
+           "subject_types_supported": ["public"],
+           "response_types_supported": ["id_token"],
+           "claims_supported": ["aud", "azp", "email", "email_verified", "exp", "iat", "iss",
+                                "sub", "google"]}
+    return document(doc)
+
+
+async def jwks(request: web.Request) -> web.Response:
+    return document({"keys": [request.app[TOKENS].signer.jwk]})
+
+
+async def certs(request: web.Request) -> web.Response:
+    signer = request.app[TOKENS].signer
+    return document({signer.key_id: signer.certificate_pem})
+
+
+def document(doc: dict) -> web.Response:
+    return web.Response(body=json.dumps(doc, indent=2).encode(),
+                        headers={"Content-Type": JSON, "Cache-Control": "public, max-age=300"})
+
+
+PUBLIC_ROUTES = {DISCOVERY: discovery, JWKS: jwks, CERTS: certs}
