@@ -17,7 +17,7 @@ from aiohttp import web
 from .config import ConfigError, Settings
 from .credentials.select import token_service
 from .defaults import build_tree
-from .server import ALLOWED_HOSTS, make_app
+from .server import HOSTS, make_app
 from .store import Store
 from .tokens_http import TOKENS
 
@@ -46,9 +46,7 @@ class Emulator:
         self.settings = settings
         self.store.replace_base(build_tree(settings))
         self.tokens.update(settings)
-        hosts = self.app[ALLOWED_HOSTS]
-        hosts.clear()
-        hosts.update(h.lower() for h in settings.emulator.allowed_hosts)
+        self.app[HOSTS].allow(settings.emulator.allowed_hosts)
         log.info("config reloaded from %s", settings.source)
         return True
 

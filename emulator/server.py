@@ -7,7 +7,6 @@ the tree answers. Only `token` and `identity` leaves go elsewhere: to the token 
 from __future__ import annotations
 
 import asyncio
-import html
 import ipaddress
 import logging
 import time
@@ -17,23 +16,15 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from . import admin, tokens_http
+from .responses import forbidden, method_not_allowed, not_found, reply, text
 from .store import STORE, Store
-from .tree import TEXT, BadQuery, Rendered
+from .tree import BadQuery, Rendered
 
 log = logging.getLogger("emulator")
 
-COMMON_HEADERS = {
-    "Metadata-Flavor": "Google",
-    "Server": "Metadata Server for VM",
-    "X-XSS-Protection": "0",
-    "X-Frame-Options": "SAMEORIGIN",
-}
-HTML = "text/html; charset=UTF-8"
 V1 = "/computeMetadata/v1"
-KNOWN_HOSTS = frozenset({"localhost", "metadata.google.internal", "metadata"})
 BOOLEANS = {"true": True, "false": False}
 
-ALLOWED_HOSTS = web.AppKey("allowed_hosts", set)
 
 
 @dataclass(frozen=True)
@@ -47,6 +38,8 @@ class Query:
 
 def parse_query(query) -> Query:
     """The parameters the server acts on; unknown ones are ignored as on the real server."""
+    if not query:
+        return PLAIN
     alt = query.get("alt")
     if alt is not None and alt not in ("json", "text"):
         raise BadQuery(f"invalid value for alt: {alt!r}; use alt=json or alt=text")
@@ -60,6 +53,9 @@ def parse_query(query) -> Query:
                  query.get("last_etag"), timeout)
 
 
+PLAIN = Query(False, None, False, None, None)
+
+
 def flag(query, name: str) -> bool:
     value = query.get(name)
     if value is None:
@@ -71,64 +67,65 @@ def flag(query, name: str) -> bool:
                        f"{name}=false") from None
 
 
-def error_page(status: int, reason: str, message: str) -> web.Response:
-    """The Google-style HTML error page the real server sends for 403 and 404."""
-    body = (
-        "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n"
-        '  <meta name=viewport content="initial-scale=1, minimum-scale=1, width=device-width">\n'
-        f"  <title>Error {status} ({reason})!!1</title>\n"
-        f"  <p><b>{status}.</b> <ins>That’s an error.</ins>\n"
-        f"  <p>{message}  <ins>That’s all we know.</ins>\n"
-    )
-    return web.Response(status=status, body=body.encode(), headers={"Content-Type": HTML})
-
-
-def not_found(request: web.Request) -> web.Response:
-    url = html.escape(request.path)
-    return error_page(404, "Not Found", f"The requested URL <code>{url}</code> was not found "
-                      "on this server.")
-
-
-def forbidden(request: web.Request, why: str) -> web.Response:
-    url = html.escape(request.path_qs)
-    return error_page(403, "Forbidden", f"Your client does not have permission to get URL "
-                      f"<code>{url}</code> from this server. {html.escape(why)}")
-
-
-def text(status: int, message: str, **headers: str) -> web.Response:
-    body = message if message.endswith("\n") else message + "\n"
-    return web.Response(status=status, body=body.encode(),
-                        headers={"Content-Type": TEXT, **headers})
-
-
 def respond(rendered: Rendered, query_string: str = "") -> web.Response:
-    headers = {"Content-Type": rendered.content_type}
-    if rendered.etag:
-        headers["ETag"] = rendered.etag
     if rendered.location is not None:
         location = rendered.location + ("?" + query_string if query_string else "")
-        headers["Location"] = location
-        return web.Response(status=301, body=location.encode(), headers=headers)
-    return web.Response(status=rendered.status, body=rendered.body, headers=headers)
+        return reply(301, location.encode(), rendered.content_type, Location=location)
+    if rendered.etag:
+        return reply(rendered.status, rendered.body, rendered.content_type, ETag=rendered.etag)
+    return reply(rendered.status, rendered.body, rendered.content_type)
 
 
-def host_allowed(host: str | None, allowed: set[str]) -> bool:
-    """Refuse DNS rebinding: a browser page on another name must not reach the tokens."""
-    if not host or "*" in allowed:
+class HostGuard:
+    """Refuses DNS rebinding: a browser page under another name must not reach the tokens.
+    Decisions are remembered per Host value (few distinct values reach a metadata server)."""
+
+    KNOWN = frozenset({"localhost", "metadata.google.internal", "metadata"})
+    MEMORY = 1024
+
+    def __init__(self, allowed: tuple[str, ...] = ()) -> None:
+        self.allow(allowed)
+
+    def allow(self, allowed: tuple[str, ...]) -> None:
+        self.allowed = frozenset(h.lower().rstrip(".") for h in allowed)
+        self._seen: dict[str | None, bool] = {}
+
+    def __call__(self, host: str | None) -> bool:
+        verdict = self._seen.get(host)
+        if verdict is None:
+            verdict = self._judge(host)
+            if len(self._seen) < self.MEMORY:
+                self._seen[host] = verdict
+        return verdict
+
+    def _judge(self, host: str | None) -> bool:
+        if not host or "*" in self.allowed:
+            return True
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name = name.strip("[]").rstrip(".").lower()
+        if name in self.KNOWN or name in self.allowed:
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
         return True
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]").rstrip(".").lower()
-    if name in KNOWN_HOSTS or name in allowed:
-        return True
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    if not host_allowed(request.host, request.app[ALLOWED_HOSTS]):
+    """Every request; an unexpected failure is a 500 that says it is a bug, never a bare one."""
+    try:
+        return await serve(request)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception as exc:
+        log.exception("unexpected error serving %s", request.path)
+        return text(500, f"The emulator failed on this request ({type(exc).__name__}); this is "
+                    "a bug in gce-metadata-emulator, please report it with the log.")
+
+
+async def serve(request: web.Request) -> web.StreamResponse:
+    if not request.app[HOSTS](request.host):
         return forbidden(request, f"Host {request.host!r} is not a name of this emulator "
                          "(refused against DNS rebinding); add it to emulator.allowed-hosts.")
     path = request.path
@@ -141,7 +138,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             request.headers.get("Metadata-Flavor") != "Google":
         return forbidden(request, "Missing Metadata-Flavor:Google header.")
     try:
-        query = parse_query(request.query)
+        query = parse_query(request.query if request.query_string else None)
         store = request.app[STORE]
         rendered = store.snapshot.render(path, query.recursive, query.alt)
         if rendered is None:
@@ -151,7 +148,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
             return method_not_allowed()
         if query.wait and rendered.location is None:
-            if rendered.content_type == TEXT and path.endswith("/") and not query.recursive:
+            if path.endswith("/") and not query.recursive:
                 raise BadQuery("wait_for_change on a directory needs recursive=true")
             rendered = await wait_for_change(store, path, query, rendered)
             if rendered is None:
@@ -159,11 +156,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return respond(rendered, request.query_string)
     except BadQuery as exc:
         return text(400, str(exc))
-
-
-def method_not_allowed() -> web.Response:
-    return text(405, "Method not allowed: the metadata server answers GET (and HEAD).",
-                Allow="GET, HEAD")
 
 
 async def wait_for_change(store: Store, path: str, query: Query,
@@ -200,29 +192,12 @@ EMULATOR_ROUTES: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]
 }
 
 
-async def add_common_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """The real server's header set, on every response; replaces aiohttp's own `Server`."""
-    response.headers.update(COMMON_HEADERS)
-
-
-@web.middleware
-async def never_bare_500(request: web.Request, handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException:
-        raise
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except Exception as exc:
-        log.exception("unexpected error serving %s", request.path)
-        return text(500, f"The emulator failed on this request ({type(exc).__name__}); this is "
-                    "a bug in gce-metadata-emulator, please report it with the log.")
+HOSTS = web.AppKey("hosts", HostGuard)
 
 
 def make_app(store: Store, allowed_hosts: tuple[str, ...] = ()) -> web.Application:
-    app = web.Application(middlewares=[never_bare_500])
+    app = web.Application()
     app[STORE] = store
-    app[ALLOWED_HOSTS] = {h.lower() for h in allowed_hosts}
+    app[HOSTS] = HostGuard(allowed_hosts)
     app.router.add_route("*", "/{tail:.*}", handle)
-    app.on_response_prepare.append(add_common_headers)
     return app

@@ -28,6 +28,7 @@ class Store:
         self._overrides: dict[str, Any] = {}
         self.snapshot = Snapshot(base)
         self._changed: asyncio.Future[None] | None = None
+        self.watchers = 0  # wait_for_change requests now hanging
 
     def replace_base(self, base: dict) -> None:
         """A new config tree: overrides are laid over it again."""
@@ -54,10 +55,13 @@ class Store:
         """Wait for the next replacement of the tree; False when the timeout ran out first."""
         if self._changed is None or self._changed.done():
             self._changed = asyncio.get_running_loop().create_future()
+        self.watchers += 1
         try:
             await asyncio.wait_for(asyncio.shield(self._changed), timeout)
         except TimeoutError:
             return False
+        finally:
+            self.watchers -= 1
         return True
 
     def _publish(self) -> None:

@@ -10,26 +10,27 @@ from aiohttp import web
 
 from .credentials.errors import TokenError
 from .credentials.service import TokenService
+from .responses import document, method_not_allowed, reply, text
 from .tree import JSON, TEXT, BadQuery, Computed
 
 TOKENS = web.AppKey("tokens", TokenService)
 DISCOVERY = "/emulator/.well-known/openid-configuration"
 JWKS = "/emulator/jwks"
 CERTS = "/emulator/certs"
+CACHEABLE = {"Cache-Control": "public, max-age=300"}
 
 
 async def respond(request: web.Request, computed: Computed) -> web.Response:
     if request.method not in ("GET", "HEAD") and not (
             request.method == "POST" and computed.kind == "token"):
-        return plain(405, "Method not allowed: the metadata server answers GET (and HEAD).",
-                     Allow="GET, HEAD")
+        return method_not_allowed()
     service = request.app[TOKENS]
     try:
         if computed.kind == "token":
             return await access_token(request, service, computed.account)
         return await identity(request, service, computed.account)
     except TokenError as exc:
-        return plain(exc.status, exc.message)
+        return text(exc.status, exc.message)
 
 
 async def access_token(request: web.Request, service: TokenService,
@@ -40,8 +41,7 @@ async def access_token(request: web.Request, service: TokenService,
     body = {"access_token": token.value,
             "expires_in": max(0, int(token.expiry - time.time())),
             "token_type": "Bearer"}
-    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(),
-                        headers={"Content-Type": JSON})
+    return reply(200, json.dumps(body, separators=(",", ":")).encode(), JSON)
 
 
 async def identity(request: web.Request, service: TokenService, email: str) -> web.Response:
@@ -55,12 +55,7 @@ async def identity(request: web.Request, service: TokenService, email: str) -> w
     if licenses not in ("TRUE", "FALSE"):
         raise BadQuery(f"invalid value for licenses: {licenses!r}; use licenses=TRUE or FALSE")
     token = await service.id_token(email, audience, fmt == "full", licenses == "TRUE")
-    return web.Response(body=token.value.encode(), headers={"Content-Type": TEXT})
-
-
-def plain(status: int, message: str, **headers: str) -> web.Response:
-    return web.Response(status=status, body=(message.rstrip("\n") + "\n").encode(),
-                        headers={"Content-Type": TEXT, **headers})
+    return reply(200, token.value.encode(), TEXT)
 
 
 def base_url(request: web.Request) -> str:
@@ -78,21 +73,16 @@ async def discovery(request: web.Request) -> web.Response:
            "response_types_supported": ["id_token"],
            "claims_supported": ["aud", "azp", "email", "email_verified", "exp", "iat", "iss",
                                 "sub", "google"]}
-    return document(doc)
+    return document(doc, **CACHEABLE)
 
 
 async def jwks(request: web.Request) -> web.Response:
-    return document({"keys": [request.app[TOKENS].signer.jwk]})
+    return document({"keys": [request.app[TOKENS].signer.jwk]}, **CACHEABLE)
 
 
 async def certs(request: web.Request) -> web.Response:
     signer = request.app[TOKENS].signer
-    return document({signer.key_id: signer.certificate_pem})
-
-
-def document(doc: dict) -> web.Response:
-    return web.Response(body=json.dumps(doc, indent=2).encode(),
-                        headers={"Content-Type": JSON, "Cache-Control": "public, max-age=300"})
+    return document({signer.key_id: signer.certificate_pem}, **CACHEABLE)
 
 
 PUBLIC_ROUTES = {DISCOVERY: discovery, JWKS: jwks, CERTS: certs}

@@ -31,6 +31,7 @@ class TokenCache:
         self.clock = clock
         self._tokens: dict[Hashable, Token] = {}
         self._inflight: dict[Hashable, asyncio.Task[Token]] = {}
+        self.fetches = 0  # upstream calls started, for the stats endpoint and the benchmark
 
     async def get(self, key: Hashable, fetch: Callable[[], Awaitable[Token]]) -> Token:
         now = self.clock()
@@ -47,6 +48,9 @@ class TokenCache:
                 return cached
             raise
 
+    def __len__(self) -> int:
+        return len(self._tokens)
+
     def clear(self) -> None:
         self._tokens.clear()
 
@@ -58,6 +62,7 @@ class TokenCache:
         return task
 
     async def _fetch(self, key: Hashable, fetch: Callable[[], Awaitable[Token]]) -> Token:
+        self.fetches += 1
         try:
             token = await fetch()
             self._tokens[key] = token

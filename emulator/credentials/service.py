@@ -62,6 +62,10 @@ class TokenService:
             settings.emulator.token_refresh_margin)
         self.cache.margin = settings.emulator.token_refresh_margin
 
+    def stats(self) -> dict:
+        return {"token_mode": self.mode, "upstream_calls": self.cache.fetches,
+                "cached_tokens": len(self.cache)}
+
     def account(self, email: str) -> ServiceAccount:
         try:
             return self.accounts[email]

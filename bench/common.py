@@ -1,0 +1,116 @@
+"""Shared pieces of the benchmarks: starting servers as separate processes on loopback, the
+load generator (wrk when installed, else a bounded aiohttp client), memory readings."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+FLAVOR = {"Metadata-Flavor": "Google"}
+
+
+class Server:
+    """A server in its own process; its first stdout line names its address."""
+
+    def __init__(self, argv: list[str], pattern: str, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, cwd=ROOT, env=env)
+        line = self.proc.stdout.readline()
+        match = re.search(pattern, line)
+        if not match:
+            self.proc.kill()
+            raise SystemExit(f"server did not start: {argv}: {line!r}")
+        self.address = match.group(1)
+        self.url = f"http://{self.address}"
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def emulator(*args: str, env: dict[str, str] | None = None) -> Server:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("GCE_", "GOOGLE_"))}
+    return Server([sys.executable, "-m", "emulator", *args, "--host", "127.0.0.1",
+                   "--port", "0", "--log-level", "warning"],
+                  r"serving http://([0-9.]+:[0-9]+)/", {**clean, **(env or {})})
+
+
+def bare_app(bodies_file: Path) -> Server:
+    return Server([sys.executable, str(ROOT / "bench" / "bare_app.py"), str(bodies_file)],
+                  r"bare app on ([0-9.]+:[0-9]+)")
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def load(url: str, seconds: float, connections: int) -> Load:
+    """One load generator for every target in a run: wrk if installed (one thread, so the
+    server under test keeps the other core), else an aiohttp client in this process."""
+    if shutil.which("wrk"):
+        return wrk(url, seconds, connections)
+    return asyncio.run(aiohttp_load(url, seconds, connections))
+
+
+def wrk(url: str, seconds: float, connections: int) -> Load:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency",
+         "-H", "Metadata-Flavor: Google", url],
+        capture_output=True, text=True, check=True).stdout
+
+    def latency(label: str) -> float:
+        number, unit = re.search(rf"^\s*{label}\s+([0-9.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return Load(rps, latency("50%"), latency("99%"), int(errors.group(1)) if errors else 0)
+
+
+async def aiohttp_load(url: str, seconds: float, connections: int) -> Load:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker() -> None:
+            nonlocal errors
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                async with session.get(url, headers=FLAVOR) as resp:
+                    await resp.read()
+                    errors += resp.status != 200
+                latencies.append(time.perf_counter() - started)
+        await asyncio.gather(*(worker() for _ in range(connections)))
+    latencies.sort()
+    return Load(len(latencies) / seconds, statistics.median(latencies) * 1000,
+                latencies[int(len(latencies) * 0.99)] * 1000, errors)
+
+
+def generator_name() -> str:
+    return "wrk (1 thread)" if shutil.which("wrk") else "aiohttp client (install wrk for a " \
+        "load generator that is not the bottleneck)"
