@@ -54,6 +54,7 @@ class EmulatorSettings:
     credentials: str = "auto"
     token_lifetime: int = 3600
     token_refresh_margin: int = 300
+    upstream_timeout: int = 10
     endpoints: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
     allowed_hosts: tuple[str, ...] = ()
     signing_key: str | None = None
@@ -339,8 +340,8 @@ class Checker:
         return tuple(accounts)
 
     def emulator(self, value: Any) -> EmulatorSettings:
-        known = ("credentials", "token-lifetime", "token-refresh-margin", "endpoints",
-                 "allowed-hosts", "signing-key", "watch-config")
+        known = ("credentials", "token-lifetime", "token-refresh-margin", "upstream-timeout",
+                 "endpoints", "allowed-hosts", "signing-key", "watch-config")
         self.mapping(value, "emulator")
         for name in value:
             if name not in known:
@@ -362,12 +363,19 @@ class Checker:
         if not isinstance(watch, bool):
             self.fail("emulator.watch-config", f"expected true or false, got {watch!r}")
         key = value.get("signing-key")
+        lifetime = self.seconds(value.get("token-lifetime", "3600s"), "emulator.token-lifetime",
+                                60, 43200)
+        margin = self.seconds(value.get("token-refresh-margin", "300s"),
+                              "emulator.token-refresh-margin", 0, 3000)
+        if margin >= lifetime:
+            self.fail("emulator.token-refresh-margin", f"{margin}s is not shorter than "
+                      f"emulator.token-lifetime ({lifetime}s): tokens would never be cached")
         return EmulatorSettings(
             credentials=mode,
-            token_lifetime=self.seconds(value.get("token-lifetime", "3600s"),
-                                        "emulator.token-lifetime", 60, 43200),
-            token_refresh_margin=self.seconds(value.get("token-refresh-margin", "300s"),
-                                              "emulator.token-refresh-margin", 0, 3000),
+            token_lifetime=lifetime,
+            token_refresh_margin=margin,
+            upstream_timeout=self.seconds(value.get("upstream-timeout", "10s"),
+                                          "emulator.upstream-timeout", 1, 120),
             endpoints=endpoints,
             allowed_hosts=self.strings(value.get("allowed-hosts", []), "emulator.allowed-hosts"),
             signing_key=None if key is None else self.string(key, "emulator.signing-key"),

@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .config import ConfigError, Settings
-from .credentials.select import token_service
+from .credentials.select import resolve, token_service
 from .defaults import build_tree
 from .server import HOSTS, make_app
 from .store import Store
@@ -26,20 +26,24 @@ WATCH_INTERVAL = 0.25
 
 
 class Emulator:
-    def __init__(self, loader: Callable[[], Settings]) -> None:
+    def __init__(self, loader: Callable[[], Settings],
+                 environ: dict[str, str] | None = None) -> None:
         """Raises ConfigError for a bad config, and for credentials the config demands but
         the machine lacks (e.g. `credentials: impersonate` with no ADC)."""
         self.loader = loader
-        self.settings = loader()
+        self.environ = os.environ if environ is None else environ
+        self.settings, adc = resolve(loader(), self.environ)
         self.store = Store(build_tree(self.settings))
-        self.tokens = token_service(self.settings)
+        self.tokens = token_service(self.settings, adc)
         self.app = make_app(self.store, self.settings.emulator.allowed_hosts)
         self.app[TOKENS] = self.tokens
         self.app.cleanup_ctx.append(self._watch_config)
+        self.app.on_cleanup.append(lambda app: self.tokens.close())
 
     def reload(self) -> bool:
+        """Re-read the config; the token mode stays what it was at start."""
         try:
-            settings = self.loader()
+            settings, _ = resolve(self.loader(), self.environ)
         except ConfigError as exc:
             log.error("config change ignored, still serving the previous config: %s", exc)
             return False

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "example.yaml"
 FLAVOR = {"Metadata-Flavor": "Google"}
 BANNER = re.compile(r"serving http://([0-9.]+:[0-9]+)/")
+# An empty gcloud folder: no test may find the developer's real ADC or gcloud project.
+EMPTY_GCLOUD = tempfile.mkdtemp(prefix="no-gcloud-")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment of a child process: nothing of the host's Google setup leaks in."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GCE_", "GOOGLE_", "CLOUDSDK_", "METADATA_"))}
+           if not k.startswith(("GCE_", "GOOGLE_", "CLOUDSDK_", "METADATA_", "API_ENDPOINT"))}
+    env["CLOUDSDK_CONFIG"] = EMPTY_GCLOUD
     env.update(extra)
     return env
 
@@ -45,7 +49,8 @@ def make_client(aiohttp_client, tmp_path: Path):
     async def make(text: str | None = None, **flags):
         path = tmp_path / "config.yaml"
         path.write_text(EXAMPLE.read_text() if text is None else text)
-        emulator = Emulator(lambda: config.load(path, environ={}, **flags))
+        environ = flags.pop("environ", {"CLOUDSDK_CONFIG": EMPTY_GCLOUD})
+        emulator = Emulator(lambda: config.load(path, environ=environ, **flags), environ)
         return await aiohttp_client(emulator.app), emulator
 
     return make

@@ -54,6 +54,11 @@ class TokenService:
     def mode(self) -> str:
         return self.upstream.name
 
+    async def close(self) -> None:
+        close = getattr(self.upstream, "close", None)
+        if close is not None:
+            await close()
+
     def update(self, settings: Settings) -> None:
         """A reloaded config: new accounts and lifetimes; tokens already minted stay valid."""
         self.settings = settings

@@ -1,0 +1,216 @@
+"""The developer's Application Default Credentials, found as the client libraries find them,
+except that a metadata server is never asked: that would be this emulator itself, or the real
+host's identity.
+
+The credentials that call IAM (the "caller") are built with google-auth, refreshed in a
+thread, one refresh at a time, and rebuilt when the file changes on disk, so a new
+`gcloud auth application-default login` takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import google.auth.transport.requests
+import google.oauth2.credentials
+from google.auth import aws, external_account_authorized_user, identity_pool, pluggable
+from google.auth import exceptions as gexc
+from google.oauth2 import service_account
+
+from .errors import TokenError, permission, unavailable
+
+log = logging.getLogger("emulator.adc")
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+TYPES = ("authorized_user", "service_account", "impersonated_service_account",
+         "external_account", "external_account_authorized_user")
+TARGET = re.compile(r"serviceAccounts/([^/:]+):generateAccessToken")
+RELOGIN = "run `gcloud auth application-default login` and try again"
+
+
+class AdcError(Exception):
+    """ADC that exists but cannot be used; the message says which file and what to do."""
+
+
+def find(environ: dict[str, str] | os._Environ) -> Path | None:
+    """GOOGLE_APPLICATION_CREDENTIALS, else gcloud's file; never the metadata server."""
+    explicit = environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if explicit:
+        return Path(explicit).expanduser()
+    folder = environ.get("CLOUDSDK_CONFIG") or str(Path.home() / ".config" / "gcloud")
+    candidate = Path(folder).expanduser() / "application_default_credentials.json"
+    return candidate if candidate.is_file() else None
+
+
+@dataclass
+class Adc:
+    """A parsed ADC file. `info` holds secrets: never log or print it."""
+
+    path: Path
+    kind: str
+    info: dict = field(repr=False)
+    implied_account: str | None = None
+    implied_delegates: tuple[str, ...] = ()
+    quota_project: str | None = None
+
+    @property
+    def key_email(self) -> str | None:
+        """The account of a service-account key, which can mint its own tokens directly."""
+        return self.info.get("client_email") if self.kind == "service_account" else None
+
+    def describe(self) -> str:
+        who = self.implied_account or self.info.get("account") or ""
+        return f"{self.kind}{' ' + who if who else ''} from {self.path}"
+
+
+def load(path: Path) -> Adc:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AdcError(f"{path}: no such file (from GOOGLE_APPLICATION_CREDENTIALS?); "
+                       f"fix the variable or {RELOGIN.split(' and ')[0]}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AdcError(f"{path}: cannot read it ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise AdcError(f"{path}: not valid JSON (line {exc.lineno}); "
+                       f"{RELOGIN.split(' and ')[0]} to write it anew") from None
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind not in TYPES:
+        raise AdcError(f"{path}: unsupported credentials type {kind!r}; supported: "
+                       f"{', '.join(TYPES)}")
+    adc = Adc(path, kind, info, quota_project=info.get("quota_project_id"))
+    if kind == "service_account":
+        adc.implied_account = info.get("client_email")
+    elif kind == "impersonated_service_account":
+        match = TARGET.search(info.get("service_account_impersonation_url", ""))
+        if not match or not isinstance(info.get("source_credentials"), dict):
+            raise AdcError(f"{path}: an impersonated_service_account file needs "
+                           "source_credentials and service_account_impersonation_url")
+        adc.implied_account = match.group(1)
+        adc.implied_delegates = tuple(d.rsplit("/", 1)[-1] for d in info.get("delegates", []))
+    return adc
+
+
+def caller_credentials(adc: Adc, oauth2_token_url: str) -> Any:
+    """google-auth credentials that call IAM, built with each type's own class (the generic
+    loader sends user credentials to Google's token endpoint whatever the file says). For an
+    impersonated ADC the caller is its source: the emulator impersonates the target itself,
+    through the configured IAM endpoint."""
+    info = adc.info["source_credentials"] if adc.kind == "impersonated_service_account" \
+        else adc.info
+    kind = info.get("type")
+    try:
+        if kind == "authorized_user":
+            return google.oauth2.credentials.Credentials(
+                token=None, refresh_token=info["refresh_token"], client_id=info["client_id"],
+                client_secret=info["client_secret"], token_uri=oauth2_token_url,
+                quota_project_id=info.get("quota_project_id"),
+                rapt_token=info.get("rapt_token"))
+        if kind == "service_account":
+            return service_account.Credentials.from_service_account_info(
+                info, scopes=[CLOUD_PLATFORM])
+        if kind == "external_account":
+            source = info.get("credential_source") or {}
+            if "executable" in source:
+                return pluggable.Credentials.from_info(info, scopes=[CLOUD_PLATFORM])
+            if str(source.get("environment_id", "")).startswith("aws"):
+                return aws.Credentials.from_info(info, scopes=[CLOUD_PLATFORM])
+            return identity_pool.Credentials.from_info(info, scopes=[CLOUD_PLATFORM])
+        if kind == "external_account_authorized_user":
+            return external_account_authorized_user.Credentials.from_info(info)
+    except KeyError as exc:
+        raise AdcError(f"{adc.path}: {kind} credentials without the field {exc}") from None
+    except (gexc.GoogleAuthError, ValueError, TypeError) as exc:
+        raise AdcError(f"{adc.path}: google-auth cannot load these credentials: {exc}") from None
+    raise AdcError(f"{adc.path}: credentials of type {kind!r} cannot call IAM; supported: "
+                   f"{', '.join(TYPES[:-1])}")
+
+
+class TimeoutRequest(google.auth.transport.requests.Request):
+    """google-auth's transport with a bounded timeout (its own default is two minutes)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def __call__(self, *args, timeout: float | None = None, **kwargs):
+        return super().__call__(*args, timeout=timeout or self.timeout, **kwargs)
+
+
+class Caller:
+    """The caller's access token for IAM, refreshed when needed, one refresh at a time."""
+
+    def __init__(self, adc: Adc, oauth2_token_url: str, timeout: float = 10.0) -> None:
+        self.adc = adc
+        self.oauth2_token_url = oauth2_token_url
+        self.credentials = caller_credentials(adc, oauth2_token_url)
+        self._signature = signature(adc.path)
+        self._lock = asyncio.Lock()
+        self._request = TimeoutRequest(timeout)
+
+    async def token(self, force: bool = False) -> str:
+        async with self._lock:
+            self._reload_if_changed()
+            if force or not self.credentials.valid:
+                await self.refresh(self.credentials)
+            return self.credentials.token
+
+    async def refresh(self, credentials: Any) -> None:
+        """Refresh any google-auth credentials in a thread, with errors a client can act on."""
+        try:
+            await asyncio.to_thread(credentials.refresh, self._request)
+        except gexc.RefreshError as exc:
+            raise refresh_error(exc, self.adc) from None
+        except gexc.TransportError as exc:
+            raise unavailable(f"could not reach the token endpoint to refresh your Application "
+                              f"Default Credentials ({type(exc).__name__}); the client will "
+                              "retry") from None
+        except gexc.GoogleAuthError as exc:
+            raise permission(f"your Application Default Credentials ({self.adc.path}) failed: "
+                             f"{short(exc)}") from None
+
+    def _reload_if_changed(self) -> None:
+        now = signature(self.adc.path)
+        if now is None or now == self._signature:
+            return
+        self._signature = now
+        try:
+            adc = load(self.adc.path)
+            self.credentials = caller_credentials(adc, self.oauth2_token_url)
+            self.adc = adc
+            log.info("Application Default Credentials changed on disk; now using %s",
+                     adc.describe())
+        except AdcError as exc:
+            log.error("ADC file changed but cannot be used, keeping the previous: %s", exc)
+
+
+def refresh_error(exc: gexc.RefreshError, adc: Adc) -> TokenError:
+    detail = short(exc)
+    if any(word in detail for word in ("invalid_grant", "invalid_rapt", "reauth")):
+        return permission(f"your Application Default Credentials need a new login ({detail}): "
+                          f"{RELOGIN}")
+    if getattr(exc, "retryable", False):
+        return unavailable(f"refreshing your Application Default Credentials failed for now "
+                           f"({detail}); the client will retry")
+    return permission(f"refreshing your Application Default Credentials ({adc.path}) was "
+                      f"refused: {detail}")
+
+
+def short(exc: Exception) -> str:
+    """The error text only: google-auth puts the response body in args[1], never shown."""
+    first = exc.args[0] if exc.args else type(exc).__name__
+    return str(first)[:300]
+
+
+def signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
