@@ -131,11 +131,12 @@ async def serve(request: web.Request) -> web.StreamResponse:
     path = request.path
     if path.startswith("/emulator/"):
         return await emulator_route(request)
-    if "X-Forwarded-For" in request.headers:
+    headers = request.headers
+    if "X-Forwarded-For" in headers:
         return forbidden(request, "Request had a X-Forwarded-For header and was refused: "
                          "the metadata server does not serve proxied requests.")
-    if (path == V1 or path.startswith(V1 + "/")) and \
-            request.headers.get("Metadata-Flavor") != "Google":
+    if path.startswith(V1) and headers.get("Metadata-Flavor") != "Google" and (
+            len(path) == len(V1) or path[len(V1)] == "/"):
         return forbidden(request, "Missing Metadata-Flavor:Google header.")
     try:
         query = parse_query(request.query if request.query_string else None)

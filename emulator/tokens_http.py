@@ -35,13 +35,27 @@ async def respond(request: web.Request, computed: Computed) -> web.Response:
 
 async def access_token(request: web.Request, service: TokenService,
                        email: str) -> web.Response:
-    raw = request.query.get("scopes")
+    raw = request.query.get("scopes") if request.query_string else None
     scopes = tuple(s.strip() for s in raw.split(",") if s.strip()) if raw else None
     token = await service.access_token(email, scopes)
-    body = {"access_token": token.value,
-            "expires_in": max(0, int(token.expiry - time.time())),
-            "token_type": "Bearer"}
-    return reply(200, json.dumps(body, separators=(",", ":")).encode(), JSON)
+    expires_in = max(0, int(token.expiry - time.time()))
+    body = b"%s%d%s" % (encoded_token(token.value), expires_in, b',"token_type":"Bearer"}')
+    return reply(200, body, JSON)
+
+
+ENCODED: dict[str, bytes] = {}
+
+
+def encoded_token(value: str) -> bytes:
+    """`{"access_token":"...","expires_in":` for a token, encoded once: between two requests
+    only the countdown changes."""
+    found = ENCODED.get(value)
+    if found is None:
+        if len(ENCODED) >= 1024:
+            ENCODED.clear()
+        found = ENCODED[value] = b'{"access_token":%s,"expires_in":' % json.dumps(
+            value).encode()
+    return found
 
 
 async def identity(request: web.Request, service: TokenService, email: str) -> web.Response:

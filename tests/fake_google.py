@@ -81,6 +81,7 @@ class FakeGoogle:
         self.sa_keys: dict[str, str] = {}  # client_email -> public PEM, for jwt-bearer
         self.issued: dict[str, str] = {}  # access token -> principal
         self.requests: list[dict] = []  # IAM request bodies, in order
+        self.latencies: list[float] = []  # seconds each IAM call took to answer
         private, self.public_pem = new_key()
         self.key_id = "fake-google-key-1"
         self.signer = crypt.RSASigner.from_string(private, key_id=self.key_id)
@@ -192,6 +193,13 @@ class FakeGoogle:
 
     # ---- IAM Credentials -------------------------------------------------------------
     async def iam(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        try:
+            return await self._iam(request)
+        finally:
+            self.latencies.append(time.perf_counter() - started)
+
+    async def _iam(self, request: web.Request) -> web.Response:
         email, _, method = request.match_info["name"].partition(":")
         self.calls[method] += 1
         delay = self.slow[method].pop(0) if self.slow[method] else self.delay

@@ -351,3 +351,28 @@ async def test_auto_mode_chooses(make_client, fake, tmp_path):
     _, unnamed = await make_client(
         no_accounts, environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
     assert unnamed.tokens.mode == "local"
+
+
+def test_doctor_reports_each_account_with_the_fix(tmp_path, fake):
+    config, adc_path = setup(tmp_path, fake, authorized_user())
+    done = subprocess.run([sys.executable, "-m", "emulator", "doctor", "--config", str(config)],
+                          env=clean_env(GOOGLE_APPLICATION_CREDENTIALS=str(adc_path)),
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert any("application default creds" in line and "PASS" in line and
+               "authorized_user" in line for line in lines)
+    assert any(line.strip().startswith(APP) and " PASS " in line for line in lines)
+    assert any(line.strip().startswith(BATCH) and " FAIL " in line for line in lines)
+    assert (f"fix:  gcloud iam service-accounts add-iam-policy-binding {BATCH}"
+            in done.stdout)
+    assert "1 failed" in lines[-1]
+    assert "ya29" not in done.stdout  # no token is ever printed
+
+
+def test_doctor_without_adc(tmp_path, fake):
+    config, _ = setup(tmp_path, fake, authorized_user())
+    done = subprocess.run([sys.executable, "-m", "emulator", "doctor", "--config", str(config)],
+                          env=clean_env(), capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 1
+    assert "FAIL" in done.stdout and "gcloud auth application-default login" in done.stdout

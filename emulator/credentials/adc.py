@@ -31,7 +31,8 @@ CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 TYPES = ("authorized_user", "service_account", "impersonated_service_account",
          "external_account", "external_account_authorized_user")
 TARGET = re.compile(r"serviceAccounts/([^/:]+):generateAccessToken")
-RELOGIN = "run `gcloud auth application-default login` and try again"
+LOGIN = "gcloud auth application-default login"
+RELOGIN = f"run `{LOGIN}` and try again"
 
 
 class AdcError(Exception):
@@ -194,7 +195,7 @@ def refresh_error(exc: gexc.RefreshError, adc: Adc) -> TokenError:
     detail = short(exc)
     if any(word in detail for word in ("invalid_grant", "invalid_rapt", "reauth")):
         return permission(f"your Application Default Credentials need a new login ({detail}): "
-                          f"{RELOGIN}")
+                          f"{RELOGIN}", LOGIN)
     if getattr(exc, "retryable", False):
         return unavailable(f"refreshing your Application Default Credentials failed for now "
                            f"({detail}); the client will retry")

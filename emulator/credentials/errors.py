@@ -5,14 +5,17 @@ from __future__ import annotations
 
 
 class TokenError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    """`message` is complete for a client (it includes the fix); `fix` is the command alone."""
+
+    def __init__(self, status: int, message: str, fix: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.fix = fix
 
 
-def permission(message: str) -> TokenError:
-    return TokenError(403, message)
+def permission(message: str, fix: str | None = None) -> TokenError:
+    return TokenError(403, message, fix)
 
 
 def unavailable(message: str) -> TokenError:

@@ -134,8 +134,8 @@ def iam_error(status: int, raw: bytes, email: str, method: str, adc: Adc) -> Tok
         consumer = next((d.get("metadata", {}).get("consumer", "") for d in details
                          if isinstance(d, dict) and d.get("reason") == "SERVICE_DISABLED"), "")
         project = consumer.rsplit("/", 1)[-1] or "YOUR_PROJECT"
-        return permission(f"{said}. Enable the API: gcloud services enable "
-                          f"iamcredentials.googleapis.com --project={project}")
+        fix = f"gcloud services enable iamcredentials.googleapis.com --project={project}"
+        return permission(f"{said}. Enable the API: {fix}", fix)
     if status == 400:
         hint = ""
         if "lifetime" in message.lower():
@@ -144,8 +144,8 @@ def iam_error(status: int, raw: bytes, email: str, method: str, adc: Adc) -> Tok
                     "Extension.")
         return TokenError(400, said + "." + hint)
     if status in (401, 403, 404):
-        return permission(f"{said}. Grant your account the Token Creator role on it: "
-                          f"{grant_command(email, adc)}")
+        fix = grant_command(email, adc)
+        return permission(f"{said}. Grant your account the Token Creator role on it: {fix}", fix)
     return permission(said)
 
 

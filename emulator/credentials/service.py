@@ -63,6 +63,7 @@ class TokenService:
         """A reloaded config: new accounts and lifetimes; tokens already minted stay valid."""
         self.settings = settings
         self.accounts = {a.email: a for a in accounts_of(settings)}
+        self.default_scopes = {a.email: scope_set(a.scopes) for a in self.accounts.values()}
         self.cache = getattr(self, "cache", None) or TokenCache(
             settings.emulator.token_refresh_margin)
         self.cache.margin = settings.emulator.token_refresh_margin
@@ -79,7 +80,7 @@ class TokenService:
 
     async def access_token(self, email: str, scopes: tuple[str, ...] | None) -> Token:
         account = self.account(email)
-        wanted = tuple(sorted(set(scopes or account.scopes)))
+        wanted = scope_set(scopes) if scopes else self.default_scopes[email]
         lifetime = self.settings.emulator.token_lifetime
         return await self.cache.get(
             ("access", email, wanted),
@@ -102,3 +103,8 @@ class TokenService:
             engine["license_id"] = ["2147286739765738111"]
         return {"email": account.email, "email_verified": True,
                 "google": {"compute_engine": engine}}
+
+
+def scope_set(scopes: tuple[str, ...]) -> tuple[str, ...]:
+    """Scopes as a cache key: order and repetition do not make another token."""
+    return tuple(sorted(set(scopes)))

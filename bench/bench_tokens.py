@@ -1,0 +1,118 @@
+"""Tokens: cached `token` GET throughput against a bare aiohttp app (one run, one load
+generator), and a cold burst of 500 concurrent requests over 5 scope sets, which must make
+exactly 5 upstream calls. IAM is the tests' fake Google on loopback, with an added delay
+that stands for IAM's own latency.
+
+    python bench/bench_tokens.py [--seconds 5] [--connections 64] [--iam-delay-ms 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from common import FLAVOR, ROOT, bare_app, emulator, generator_name, load
+
+sys.path.insert(0, str(ROOT))
+from tests import fake_google
+
+TOKEN = "/computeMetadata/v1/instance/service-accounts/default/token"
+APP = "app@acme-dev.iam.gserviceaccount.com"
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+async def cold_burst(emu, fake, requests: int, scope_sets: int) -> None:
+    before = fake.calls["generateAccessToken"]
+    fake.latencies.clear()
+    latencies: list[float] = []
+
+    async def one(session: aiohttp.ClientSession, i: int) -> None:
+        url = f"{emu.url}{TOKEN}?scopes=https://www.googleapis.com/auth/scope-{i % scope_sets}"
+        started = time.perf_counter()
+        async with session.get(url, headers=FLAVOR) as resp:
+            assert resp.status == 200, await resp.text()
+            await resp.read()
+        latencies.append(time.perf_counter() - started)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await asyncio.gather(*(one(session, i) for i in range(requests)))
+    calls = fake.calls["generateAccessToken"] - before
+    print(f"\ncold burst: {requests} concurrent requests over {scope_sets} scope sets")
+    print(f"  upstream calls: {calls} (target: exactly {scope_sets}) "
+          f"{'PASS' if calls == scope_sets else 'FAIL'}")
+    print(f"  client latency p50 {statistics.median(latencies) * 1000:.0f} ms, p99 "
+          f"{percentile(latencies, 0.99) * 1000:.0f} ms; the fake IAM's own latency per call "
+          f"p50 {statistics.median(fake.latencies) * 1000:.0f} ms, max "
+          f"{max(fake.latencies) * 1000:.0f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--iam-delay-ms", type=int, default=100)
+    args = parser.parse_args()
+
+    fake = fake_google.FakeGoogle().start()
+    fake.granted.add(APP)
+    fake.delay = args.iam_delay_ms / 1000
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        adc = folder / "adc.json"
+        adc.write_text(json.dumps({
+            "type": "authorized_user", "client_id": fake_google.CLIENT_ID,
+            "client_secret": fake_google.CLIENT_SECRET,
+            "refresh_token": fake_google.REFRESH_TOKEN}))
+        config = folder / "config.yaml"
+        config.write_text(
+            f"project: {{project-id: acme-dev}}\nservice-accounts: [{APP}]\n"
+            "emulator:\n  credentials: impersonate\n  endpoints:\n"
+            f"    iam-credentials: {fake.url}\n    oauth2-token: {fake.url}/token\n")
+        emu = emulator("--config", str(config),
+                       env={"GOOGLE_APPLICATION_CREDENTIALS": str(adc),
+                            "CLOUDSDK_CONFIG": str(folder)})
+        try:
+            import urllib.request
+
+            request = urllib.request.Request(emu.url + TOKEN, headers=FLAVOR)
+            body = urllib.request.urlopen(request, timeout=10).read().decode()  # warm
+            bodies = folder / "bodies.json"
+            bodies.write_text(json.dumps({TOKEN: body}))
+            bare = bare_app(bodies)
+            try:
+                print(f"load generator: {generator_name()}, {args.connections} connections, "
+                      f"{args.seconds} s a round, best of 2 rounds")
+                base = max((load(bare.url + TOKEN, args.seconds, args.connections)
+                            for _ in range(2)), key=lambda r: r.rps)
+                ours = max((load(emu.url + TOKEN, args.seconds, args.connections)
+                            for _ in range(2)), key=lambda r: r.rps)
+            finally:
+                bare.stop()
+            print(f"{'cached token GET':24} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7}")
+            for name, run in (("bare", base), ("emulator", ours)):
+                print(f"{name:24} {run.rps:9.0f} {run.p50_ms:7.2f} {run.p99_ms:7.2f}" +
+                      (f"  ({run.errors} errors)" if run.errors else ""))
+            ratio = ours.rps / base.rps
+            print(f"{'ratio':24} {ratio:9.2f} {'':7} {ours.p99_ms / base.p99_ms:7.2f}  "
+                  f"throughput >= 0.80: {'PASS' if ratio >= 0.8 else 'FAIL'}")
+            print(f"  upstream calls during the load: {fake.calls['generateAccessToken']} "
+                  "(the cache answered everything else)")
+            asyncio.run(cold_burst(emu, fake, 500, 5))
+        finally:
+            emu.stop()
+            fake.stop()
+
+
+if __name__ == "__main__":
+    main()
