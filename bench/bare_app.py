@@ -1,5 +1,8 @@
 """The baseline: a bare aiohttp app that answers every path with a constant body (the same
-bytes the emulator serves for that path, read from the JSON file named by argv[1])."""
+bytes the emulator serves for that path, read from the JSON file named by argv[1]).
+
+With --raw it is aiohttp's low-level server instead of an Application with a router: what the
+emulator itself runs on, printed beside the targets so the comparison hides nothing."""
 
 import asyncio
 import json
@@ -16,12 +19,16 @@ async def constant(request: web.Request) -> web.Response:
 
 
 async def main() -> None:
-    if len(sys.argv) > 1:
-        with open(sys.argv[1]) as f:
+    args = [a for a in sys.argv[1:] if a != "--raw"]
+    if args:
+        with open(args[0]) as f:
             BODIES.update({k: v.encode() for k, v in json.load(f).items()})
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", constant)
-    runner = web.AppRunner(app, access_log=None)
+    if "--raw" in sys.argv:
+        runner = web.ServerRunner(web.Server(constant), access_log=None)
+    else:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", constant)
+        runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import aiohttp
-from common import FLAVOR, ROOT, Load, bare_app, emulator, generator_name, load
+from common import FLAVOR, ROOT, compare, emulator
 
 PATHS = ["/computeMetadata/v1/project/project-id",
          "/computeMetadata/v1/instance/?recursive=true"]
@@ -30,12 +30,6 @@ def fetch(url: str) -> str:
     request = urllib.request.Request(url, headers=FLAVOR)
     with urllib.request.urlopen(request, timeout=5) as resp:
         return resp.read().decode()
-
-
-def best(url: str, seconds: float, connections: int, rounds: int = 2) -> Load:
-    """The best of a few rounds: noise on a shared machine only ever slows a round down."""
-    runs = [load(url, seconds, connections) for _ in range(rounds)]
-    return max(runs, key=lambda r: r.rps)
 
 
 async def watchers(emu, count: int) -> None:
@@ -89,26 +83,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bodies = Path(tmp) / "bodies.json"
         bodies.write_text(json.dumps({path: fetch(emu.url + path) for path in PATHS}))
-        bare = bare_app(bodies)
-        try:
-            print(f"load generator: {generator_name()}, {args.connections} connections, "
-                  f"{args.seconds:g} s a round, best of 2 rounds")
-            print(f"{'path':48} {'target':>8} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7}")
-            for path in PATHS:
-                base = best(bare.url + path, args.seconds, args.connections)
-                ours = best(emu.url + path, args.seconds, args.connections)
-                for name, run in (("bare", base), ("emulator", ours)):
-                    print(f"{path:48} {name:>8} {run.rps:9.0f} {run.p50_ms:7.2f} "
-                          f"{run.p99_ms:7.2f}" + (f"  ({run.errors} errors)" if run.errors
-                                                   else ""))
-                throughput, p99 = ours.rps / base.rps, ours.p99_ms / base.p99_ms
-                leaf = "recursive" not in path
-                verdict = ("PASS" if throughput >= 0.8 and p99 <= 1.25 else "FAIL") if leaf \
-                    else "(no target)"
-                print(f"{'':48} {'ratio':>8} {throughput:9.2f} {'':7} {p99:7.2f}  "
-                      f"throughput >= 0.80, p99 <= 1.25: {verdict}")
-        finally:
-            bare.stop()
+        compare(PATHS, {PATHS[0]: "throughput+p99"}, emu, bodies, args.seconds,
+                args.connections)
     try:
         asyncio.run(watchers(emu, args.watchers))
     finally:

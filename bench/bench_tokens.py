@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from common import FLAVOR, ROOT, bare_app, emulator, generator_name, load
+from common import FLAVOR, ROOT, compare, emulator
 
 sys.path.insert(0, str(ROOT))
 from tests import fake_google
@@ -89,23 +89,8 @@ def main() -> None:
             body = urllib.request.urlopen(request, timeout=10).read().decode()  # warm
             bodies = folder / "bodies.json"
             bodies.write_text(json.dumps({TOKEN: body}))
-            bare = bare_app(bodies)
-            try:
-                print(f"load generator: {generator_name()}, {args.connections} connections, "
-                      f"{args.seconds} s a round, best of 2 rounds")
-                base = max((load(bare.url + TOKEN, args.seconds, args.connections)
-                            for _ in range(2)), key=lambda r: r.rps)
-                ours = max((load(emu.url + TOKEN, args.seconds, args.connections)
-                            for _ in range(2)), key=lambda r: r.rps)
-            finally:
-                bare.stop()
-            print(f"{'cached token GET':24} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7}")
-            for name, run in (("bare", base), ("emulator", ours)):
-                print(f"{name:24} {run.rps:9.0f} {run.p50_ms:7.2f} {run.p99_ms:7.2f}" +
-                      (f"  ({run.errors} errors)" if run.errors else ""))
-            ratio = ours.rps / base.rps
-            print(f"{'ratio':24} {ratio:9.2f} {'':7} {ours.p99_ms / base.p99_ms:7.2f}  "
-                  f"throughput >= 0.80: {'PASS' if ratio >= 0.8 else 'FAIL'}")
+            compare([TOKEN], {TOKEN: "throughput"}, emu, bodies, args.seconds,
+                    args.connections)
             print(f"  upstream calls during the load: {fake.calls['generateAccessToken']} "
                   "(the cache answered everything else)")
             asyncio.run(cold_burst(emu, fake, 500, 5))

@@ -55,9 +55,45 @@ def emulator(*args: str, env: dict[str, str] | None = None) -> Server:
                   r"serving http://([0-9.]+:[0-9]+)/", {**clean, **(env or {})})
 
 
-def bare_app(bodies_file: Path) -> Server:
-    return Server([sys.executable, str(ROOT / "bench" / "bare_app.py"), str(bodies_file)],
-                  r"bare app on ([0-9.]+:[0-9]+)")
+def bare_app(bodies_file: Path, raw: bool = False) -> Server:
+    return Server([sys.executable, str(ROOT / "bench" / "bare_app.py"), str(bodies_file),
+                   *(["--raw"] if raw else [])], r"bare app on ([0-9.]+:[0-9]+)")
+
+
+def best(url: str, seconds: int, connections: int, rounds: int = 2) -> Load:
+    """The best of a few rounds: noise on a shared machine only ever slows a round down."""
+    return max((load(url, seconds, connections) for _ in range(rounds)), key=lambda r: r.rps)
+
+
+def compare(paths: list[str], targets: dict[str, str], emu: Server, bodies_file: Path,
+            seconds: int, connections: int) -> None:
+    """For each path: the bare aiohttp app (the baseline of the targets), the bare low-level
+    server (for reference) and the emulator, each measured with the same load generator."""
+    bare, raw = bare_app(bodies_file), bare_app(bodies_file, raw=True)
+    try:
+        print(f"load generator: {generator_name()}, {connections} connections, {seconds} s a "
+              "round, best of 2 rounds")
+        print(f"{'':48} {'server':>12} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7}")
+        for path in paths:
+            base = best(bare.url + path, seconds, connections)
+            low = best(raw.url + path, seconds, connections)
+            ours = best(emu.url + path, seconds, connections)
+            for name, run in (("bare app", base), ("bare low-lvl", low), ("emulator", ours)):
+                print(f"{path:48} {name:>12} {run.rps:9.0f} {run.p50_ms:7.2f} {run.p99_ms:7.2f}"
+                      + (f"  ({run.errors} errors)" if run.errors else ""))
+            throughput, p99 = ours.rps / base.rps, ours.p99_ms / base.p99_ms
+            target = targets.get(path)
+            if target == "throughput+p99":
+                verdict = "throughput >= 0.80, p99 <= 1.25: " + (
+                    "PASS" if throughput >= 0.8 and p99 <= 1.25 else "FAIL")
+            elif target == "throughput":
+                verdict = "throughput >= 0.80: " + ("PASS" if throughput >= 0.8 else "FAIL")
+            else:
+                verdict = "(no target)"
+            print(f"{'':48} {'ratio to app':>12} {throughput:9.2f} {'':7} {p99:7.2f}  {verdict}")
+    finally:
+        bare.stop()
+        raw.stop()
 
 
 @dataclass

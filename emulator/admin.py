@@ -7,9 +7,9 @@ import json
 
 from aiohttp import web
 
+from .credentials.service import TokenService
 from .responses import document, text
-from .store import DELETE, STORE, PathError, Store
-from .tokens_http import TOKENS
+from .store import DELETE, PathError, Store
 from .tree import JSON, etag
 
 PREFIX = "/emulator/v1/"
@@ -18,11 +18,10 @@ OVERRIDES = PREFIX + "overrides"
 STATS = PREFIX + "stats"
 
 
-async def handle(request: web.Request) -> web.Response:
-    store: Store = request.app[STORE]
+async def handle(request: web.BaseRequest, store: Store, tokens: TokenService) -> web.Response:
     path, method = request.path, request.method
     if path == STATS:
-        return document({"watchers": store.watchers, **request.app[TOKENS].stats()})
+        return document({"watchers": store.watchers, **tokens.stats()})
     if path == OVERRIDES:
         if method == "GET":
             return document({"overrides": {k: ("<deleted>" if v is DELETE else v)

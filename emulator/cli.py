@@ -111,10 +111,10 @@ def serve(load, host: str, bind_port: int, access_log: bool) -> int:
 
 
 async def run_server(emulator, host: str, bind_port: int, access_log: bool) -> int:
-    runner = web.AppRunner(emulator.app, handler_cancellation=True, shutdown_timeout=1.0,
-                           access_log=logging.getLogger("aiohttp.access") if access_log
-                           else None)
+    runner = web.ServerRunner(emulator.web_server(
+        logging.getLogger("aiohttp.access") if access_log else None), shutdown_timeout=1.0)
     await runner.setup()
+    await emulator.start()
     try:
         await web.TCPSite(runner, host, bind_port).start()
         address = client_address(host, runner.addresses[0][1])
@@ -128,6 +128,7 @@ async def run_server(emulator, host: str, bind_port: int, access_log: bool) -> i
         log.info("shutting down")
     finally:
         await runner.cleanup()
+        await emulator.close()
     return 0
 
 

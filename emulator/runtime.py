@@ -1,4 +1,4 @@
-"""One running emulator: settings → tree → store → app, plus the config file watch.
+"""One running emulator: settings → tree → store → handler, plus the config file watch.
 
 A valid edit of the config file replaces the tree (waking the watchers of what changed) and
 the token service's accounts; an invalid edit keeps everything as it was and logs why.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -17,9 +17,9 @@ from aiohttp import web
 from .config import ConfigError, Settings
 from .credentials.select import resolve, token_service
 from .defaults import build_tree
-from .server import HOSTS, make_app
+from .files import signature
+from .server import HostGuard, MetadataServer
 from .store import Store
-from .tokens_http import TOKENS
 
 log = logging.getLogger("emulator")
 WATCH_INTERVAL = 0.25
@@ -35,10 +35,24 @@ class Emulator:
         self.settings, adc = resolve(loader(), self.environ)
         self.store = Store(build_tree(self.settings))
         self.tokens = token_service(self.settings, adc)
-        self.app = make_app(self.store, self.settings.emulator.allowed_hosts)
-        self.app[TOKENS] = self.tokens
-        self.app.cleanup_ctx.append(self._watch_config)
-        self.app.on_cleanup.append(lambda app: self.tokens.close())
+        self.handler = MetadataServer(self.store, self.tokens,
+                                      HostGuard(self.settings.emulator.allowed_hosts))
+        self._watch_task: asyncio.Task | None = None
+
+    def web_server(self, access_log: logging.Logger | None = None) -> web.Server:
+        """aiohttp's low-level server around the handler. A client that goes away cancels
+        its request (a hanging wait_for_change costs nothing after that)."""
+        return web.Server(self.handler, handler_cancellation=True, access_log=access_log)
+
+    async def start(self) -> None:
+        path = self.settings.path
+        if path is not None and self.settings.emulator.watch_config:
+            self._watch_task = asyncio.create_task(self._watch(path))
+
+    async def close(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+        await self.tokens.close()
 
     def reload(self) -> bool:
         """Re-read the config; the token mode stays what it was at start."""
@@ -50,18 +64,9 @@ class Emulator:
         self.settings = settings
         self.store.replace_base(build_tree(settings))
         self.tokens.update(settings)
-        self.app[HOSTS].allow(settings.emulator.allowed_hosts)
+        self.handler.hosts.allow(settings.emulator.allowed_hosts)
         log.info("config reloaded from %s", settings.source)
         return True
-
-    async def _watch_config(self, app: web.Application) -> AsyncIterator[None]:
-        path = self.settings.path
-        task = None
-        if path is not None and self.settings.emulator.watch_config:
-            task = asyncio.create_task(self._watch(path))
-        yield
-        if task is not None:
-            task.cancel()
 
     async def _watch(self, path: Path) -> None:
         """Checks the file's identity a few times a second: cheap, and it catches editors
@@ -73,11 +78,3 @@ class Emulator:
             if now is not None and now != seen:
                 seen = now
                 self.reload()
-
-
-def signature(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size, st.st_ino

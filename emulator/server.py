@@ -1,7 +1,9 @@
-"""The aiohttp application: one catch-all route that serves views of the tree.
+"""The HTTP server: one handler that serves views of the tree.
 
-Request checks (X-Forwarded-For, Host, Metadata-Flavor, method, query values) come first; then
+Request checks (Host, X-Forwarded-For, Metadata-Flavor, method, query values) come first; then
 the tree answers. Only `token` and `identity` leaves go elsewhere: to the token service.
+It runs on aiohttp's low-level server: the tree walk is the routing, so an aiohttp router and
+application would only add work to every request.
 """
 
 from __future__ import annotations
@@ -10,19 +12,20 @@ import asyncio
 import ipaddress
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from . import admin, tokens_http
+from .credentials.service import TokenService
 from .responses import forbidden, method_not_allowed, not_found, reply, text
-from .store import STORE, Store
+from .store import Store
 from .tree import BadQuery, Rendered
 
 log = logging.getLogger("emulator")
 
 V1 = "/computeMetadata/v1"
+HEALTH = "/emulator/health"
 BOOLEANS = {"true": True, "false": False}
 
 
@@ -112,51 +115,71 @@ class HostGuard:
         return True
 
 
-async def handle(request: web.Request) -> web.StreamResponse:
-    """Every request; an unexpected failure is a 500 that says it is a bug, never a bare one."""
-    try:
-        return await serve(request)
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except Exception as exc:
-        log.exception("unexpected error serving %s", request.path)
-        return text(500, f"The emulator failed on this request ({type(exc).__name__}); this is "
-                    "a bug in gce-metadata-emulator, please report it with the log.")
+class MetadataServer:
+    """The request handler, holding what every request needs."""
 
+    def __init__(self, store: Store, tokens: TokenService, hosts: HostGuard) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.hosts = hosts
 
-async def serve(request: web.Request) -> web.StreamResponse:
-    if not request.app[HOSTS](request.host):
-        return forbidden(request, f"Host {request.host!r} is not a name of this emulator "
-                         "(refused against DNS rebinding); add it to emulator.allowed-hosts.")
-    path = request.path
-    if path.startswith("/emulator/"):
-        return await emulator_route(request)
-    headers = request.headers
-    if "X-Forwarded-For" in headers:
-        return forbidden(request, "Request had a X-Forwarded-For header and was refused: "
-                         "the metadata server does not serve proxied requests.")
-    if path.startswith(V1) and headers.get("Metadata-Flavor") != "Google" and (
-            len(path) == len(V1) or path[len(V1)] == "/"):
-        return forbidden(request, "Missing Metadata-Flavor:Google header.")
-    try:
-        query = parse_query(request.query if request.query_string else None)
-        store = request.app[STORE]
-        rendered = store.snapshot.render(path, query.recursive, query.alt)
-        if rendered is None:
-            return not_found(request)
-        if rendered.computed is not None:
-            return await tokens_http.respond(request, rendered.computed)
-        if request.method not in ("GET", "HEAD"):
-            return method_not_allowed()
-        if query.wait and rendered.location is None:
-            if path.endswith("/") and not query.recursive:
-                raise BadQuery("wait_for_change on a directory needs recursive=true")
-            rendered = await wait_for_change(store, path, query, rendered)
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Every request; an unexpected failure is a 500 that says it is a bug, never a bare
+        one."""
+        try:
+            return await self.serve(request)
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception as exc:
+            log.exception("unexpected error serving %s", request.path)
+            return text(500, f"The emulator failed on this request ({type(exc).__name__}); "
+                        "this is a bug in gce-metadata-emulator, please report it with the log.")
+
+    async def serve(self, request: web.BaseRequest) -> web.StreamResponse:
+        if not self.hosts(request.host):
+            return forbidden(request, f"Host {request.host!r} is not a name of this emulator "
+                             "(refused against DNS rebinding); add it to "
+                             "emulator.allowed-hosts.")
+        path = request.path
+        if path.startswith("/emulator/"):
+            return await self.emulator_route(request)
+        headers = request.headers
+        if "X-Forwarded-For" in headers:
+            return forbidden(request, "Request had a X-Forwarded-For header and was refused: "
+                             "the metadata server does not serve proxied requests.")
+        if path.startswith(V1) and headers.get("Metadata-Flavor") != "Google" and (
+                len(path) == len(V1) or path[len(V1)] == "/"):
+            return forbidden(request, "Missing Metadata-Flavor:Google header.")
+        try:
+            query = parse_query(request.query if request.query_string else None)
+            rendered = self.store.snapshot.render(path, query.recursive, query.alt)
             if rendered is None:
                 return not_found(request)
-        return respond(rendered, request.query_string)
-    except BadQuery as exc:
-        return text(400, str(exc))
+            if rendered.computed is not None:
+                return await tokens_http.respond(request, self.tokens, rendered.computed)
+            if request.method not in ("GET", "HEAD"):
+                return method_not_allowed()
+            if query.wait and rendered.location is None:
+                if path.endswith("/") and not query.recursive:
+                    raise BadQuery("wait_for_change on a directory needs recursive=true")
+                rendered = await wait_for_change(self.store, path, query, rendered)
+                if rendered is None:
+                    return not_found(request)
+            return respond(rendered, request.query_string)
+        except BadQuery as exc:
+            return text(400, str(exc))
+
+    async def emulator_route(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Paths of the emulator itself: health, the token verification documents, admin."""
+        path = request.path
+        if path == HEALTH:
+            return text(200, "ok")
+        public = tokens_http.PUBLIC_ROUTES.get(path)
+        if public is not None:
+            return public(request, self.tokens)
+        if path.startswith(admin.PREFIX):
+            return await admin.handle(request, self.store, self.tokens)
+        return not_found(request)
 
 
 async def wait_for_change(store: Store, path: str, query: Query,
@@ -171,34 +194,3 @@ async def wait_for_change(store: Store, path: str, query: Query,
             break
         rendered = store.snapshot.render(path, query.recursive, query.alt)
     return rendered
-
-
-async def emulator_route(request: web.Request) -> web.StreamResponse:
-    """Paths of the emulator itself: health, the token verification documents, admin API."""
-    route = EMULATOR_ROUTES.get(request.path)
-    if route is not None:
-        return await route(request)
-    if request.path.startswith(admin.PREFIX):
-        return await admin.handle(request)
-    return not_found(request)
-
-
-async def health(request: web.Request) -> web.Response:
-    return text(200, "ok")
-
-
-EMULATOR_ROUTES: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
-    "/emulator/health": health,
-    **tokens_http.PUBLIC_ROUTES,
-}
-
-
-HOSTS = web.AppKey("hosts", HostGuard)
-
-
-def make_app(store: Store, allowed_hosts: tuple[str, ...] = ()) -> web.Application:
-    app = web.Application()
-    app[STORE] = store
-    app[HOSTS] = HostGuard(allowed_hosts)
-    app.router.add_route("*", "/{tail:.*}", handle)
-    return app

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aiohttp import web
-
 from .defaults import freeze
 from .tree import Indexed, Snapshot, child, is_dir
 
@@ -124,6 +122,3 @@ def with_value(node: Any, names: list[str], value: Any) -> Any:
             raise PathError(f"{name!r} is a directory; set its keys one by one")
         copy[name] = freeze(value, name)
     return type(node)(sorted(copy.items()))
-
-
-STORE = web.AppKey("store", Store)

@@ -13,18 +13,17 @@ from .credentials.service import TokenService
 from .responses import document, method_not_allowed, reply, text
 from .tree import JSON, TEXT, BadQuery, Computed
 
-TOKENS = web.AppKey("tokens", TokenService)
 DISCOVERY = "/emulator/.well-known/openid-configuration"
 JWKS = "/emulator/jwks"
 CERTS = "/emulator/certs"
 CACHEABLE = {"Cache-Control": "public, max-age=300"}
 
 
-async def respond(request: web.Request, computed: Computed) -> web.Response:
+async def respond(request: web.BaseRequest, service: TokenService,
+                  computed: Computed) -> web.Response:
     if request.method not in ("GET", "HEAD") and not (
             request.method == "POST" and computed.kind == "token"):
         return method_not_allowed()
-    service = request.app[TOKENS]
     try:
         if computed.kind == "token":
             return await access_token(request, service, computed.account)
@@ -33,7 +32,7 @@ async def respond(request: web.Request, computed: Computed) -> web.Response:
         return text(exc.status, exc.message)
 
 
-async def access_token(request: web.Request, service: TokenService,
+async def access_token(request: web.BaseRequest, service: TokenService,
                        email: str) -> web.Response:
     raw = request.query.get("scopes") if request.query_string else None
     scopes = tuple(s.strip() for s in raw.split(",") if s.strip()) if raw else None
@@ -58,7 +57,7 @@ def encoded_token(value: str) -> bytes:
     return found
 
 
-async def identity(request: web.Request, service: TokenService, email: str) -> web.Response:
+async def identity(request: web.BaseRequest, service: TokenService, email: str) -> web.Response:
     audience = request.query.get("audience", "")
     if not audience:
         raise BadQuery("non-empty audience parameter required")
@@ -72,11 +71,11 @@ async def identity(request: web.Request, service: TokenService, email: str) -> w
     return reply(200, token.value.encode(), TEXT)
 
 
-def base_url(request: web.Request) -> str:
+def base_url(request: web.BaseRequest) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-async def discovery(request: web.Request) -> web.Response:
+def discovery(request: web.BaseRequest, service: TokenService) -> web.Response:
     """OpenID discovery for the local signer, so verifiers find the JWKS as they do Google's."""
     base = base_url(request)
     doc = {"issuer": "https://accounts.google.com",
@@ -90,12 +89,12 @@ async def discovery(request: web.Request) -> web.Response:
     return document(doc, **CACHEABLE)
 
 
-async def jwks(request: web.Request) -> web.Response:
-    return document({"keys": [request.app[TOKENS].signer.jwk]}, **CACHEABLE)
+def jwks(request: web.BaseRequest, service: TokenService) -> web.Response:
+    return document({"keys": [service.signer.jwk]}, **CACHEABLE)
 
 
-async def certs(request: web.Request) -> web.Response:
-    signer = request.app[TOKENS].signer
+def certs(request: web.BaseRequest, service: TokenService) -> web.Response:
+    signer = service.signer
     return document({signer.key_id: signer.certificate_pem}, **CACHEABLE)
 
 

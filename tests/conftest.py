@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import RawTestServer
 
 from emulator import config
 from emulator.runtime import Emulator
@@ -43,17 +44,23 @@ def example_config(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_client(aiohttp_client, tmp_path: Path):
+async def make_client(aiohttp_client, tmp_path: Path):
     """make_client(yaml_text) → (aiohttp test client, Emulator) serving that config file."""
+    started: list[Emulator] = []
 
     async def make(text: str | None = None, **flags):
         path = tmp_path / "config.yaml"
         path.write_text(EXAMPLE.read_text() if text is None else text)
         environ = flags.pop("environ", {"CLOUDSDK_CONFIG": EMPTY_GCLOUD})
         emulator = Emulator(lambda: config.load(path, environ=environ, **flags), environ)
-        return await aiohttp_client(emulator.app), emulator
+        server = RawTestServer(emulator.handler)
+        await emulator.start()
+        started.append(emulator)
+        return await aiohttp_client(server), emulator
 
-    return make
+    yield make
+    for emulator in started:
+        await emulator.close()
 
 
 @pytest.fixture

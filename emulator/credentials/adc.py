@@ -24,6 +24,7 @@ from google.auth import aws, external_account_authorized_user, identity_pool, pl
 from google.auth import exceptions as gexc
 from google.oauth2 import service_account
 
+from ..files import signature
 from .errors import TokenError, permission, unavailable
 
 log = logging.getLogger("emulator.adc")
@@ -207,11 +208,3 @@ def short(exc: Exception) -> str:
     """The error text only: google-auth puts the response body in args[1], never shown."""
     first = exc.args[0] if exc.args else type(exc).__name__
     return str(first)[:300]
-
-
-def signature(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size, st.st_ino
