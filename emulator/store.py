@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 from .defaults import freeze
-from .tree import Indexed, Snapshot, child, is_dir
+from .tree import Indexed, Snapshot, Verbatim, child, is_dir
 
 DELETE = object()
 
@@ -120,5 +120,7 @@ def with_value(node: Any, names: list[str], value: Any) -> Any:
     else:
         if is_dir(node.get(name)) and not isinstance(value, dict | list):
             raise PathError(f"{name!r} is a directory; set its keys one by one")
+        if isinstance(node, Verbatim) and isinstance(value, dict | list):
+            raise PathError(f"{name!r}: attribute values are text, not {type(value).__name__}s")
         copy[name] = freeze(value, name)
     return type(node)(sorted(copy.items()))
