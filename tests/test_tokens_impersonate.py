@@ -64,6 +64,20 @@ def external_account(fake: FakeGoogle, folder: Path) -> dict:
             "token_url": fake.url + "/v1/token", "credential_source": {"file": str(subject)}}
 
 
+@pytest.fixture
+def impersonating(make_client, fake, tmp_path):
+    """impersonating(adc, accounts, emulator) → (in-process client, ADC path) of an emulator
+    impersonating with that ADC against the fake Google."""
+
+    async def make(adc: dict, accounts: str | None = None, emulator: str = ""):
+        config, adc_path = setup(tmp_path, fake, adc, accounts, emulator)
+        client, _ = await make_client(
+            config.read_text(), environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
+        return client, adc_path
+
+    return make
+
+
 def setup(tmp_path: Path, fake: FakeGoogle, adc: dict, accounts: str | None = None,
           emulator: str = "") -> tuple[Path, Path]:
     """(config, ADC file) for an impersonating emulator against the fake Google."""
@@ -188,21 +202,17 @@ def test_an_outage_is_a_503_the_client_retries(start_emulator, fake, tmp_path):
     assert fake.calls["generateAccessToken"] == 15
 
 
-async def test_iam_timeout_is_a_503(make_client, fake, tmp_path):
-    config, adc_path = setup(tmp_path, fake, authorized_user())
+async def test_iam_timeout_is_a_503(impersonating, fake):
+    client, _ = await impersonating(authorized_user())
     fake.delay = 2.0
-    client, _ = await make_client(config.read_text(),
-                                  environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
     resp = await client.get(TOKEN, headers=FLAVOR)
     assert resp.status == 503
     assert "did not answer (TimeoutError after 3 tries)" in await resp.text()
 
 
-async def test_cold_burst_makes_one_upstream_call(make_client, fake, tmp_path):
-    config, adc_path = setup(tmp_path, fake, authorized_user())
+async def test_cold_burst_makes_one_upstream_call(impersonating, fake):
+    client, _ = await impersonating(authorized_user())
     fake.delay = 0.2
-    client, _ = await make_client(config.read_text(),
-                                  environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
     replies = await asyncio.gather(*(client.get(TOKEN, headers=FLAVOR) for _ in range(200)))
     tokens = {(await r.json())["access_token"] for r in replies}
     assert len(tokens) == 1 and all(r.status == 200 for r in replies)
@@ -210,11 +220,8 @@ async def test_cold_burst_makes_one_upstream_call(make_client, fake, tmp_path):
     assert fake.calls["token"] == 1
 
 
-async def test_relogin_message_and_adc_change_without_restart(make_client, fake, tmp_path):
-    config, adc_path = setup(tmp_path, fake,
-                             authorized_user(fake_google.REVOKED_REFRESH_TOKEN))
-    client, _ = await make_client(config.read_text(),
-                                  environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
+async def test_relogin_message_and_adc_change_without_restart(impersonating, fake):
+    client, adc_path = await impersonating(authorized_user(fake_google.REVOKED_REFRESH_TOKEN))
     resp = await client.get(TOKEN, headers=FLAVOR)
     assert resp.status == 403
     text = await resp.text()
@@ -226,30 +233,23 @@ async def test_relogin_message_and_adc_change_without_restart(make_client, fake,
     assert fake.issued[(await resp.json())["access_token"]] == f"serviceAccount:{APP}"
 
 
-async def test_an_expired_caller_token_is_refreshed_once(make_client, fake, tmp_path):
-    config, adc_path = setup(tmp_path, fake, authorized_user())
-    client, _ = await make_client(config.read_text(),
-                                  environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
+async def test_an_expired_caller_token_is_refreshed_once(impersonating, fake):
+    client, _ = await impersonating(authorized_user())
     fake.fail_next("generateAccessToken", 401)
     resp = await client.get(TOKEN, headers=FLAVOR)
     assert resp.status == 200
     assert fake.calls["token"] == 2 and fake.calls["generateAccessToken"] == 2
 
 
-async def test_lifetime_over_the_limit_says_how_to_fix(make_client, fake, tmp_path):
-    config, adc_path = setup(tmp_path, fake, authorized_user(),
-                             emulator="  token-lifetime: 7200s\n")
-    client, _ = await make_client(config.read_text(),
-                                  environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
+async def test_lifetime_over_the_limit_says_how_to_fix(impersonating, fake):
+    client, _ = await impersonating(authorized_user(), emulator="  token-lifetime: 7200s\n")
     resp = await client.get(TOKEN, headers=FLAVOR)
     assert resp.status == 400
     assert "emulator.token-lifetime to 3600s or less" in await resp.text()
 
 
-async def test_service_disabled_says_how_to_enable(make_client, fake, tmp_path):
-    config, adc_path = setup(tmp_path, fake, authorized_user())
-    client, _ = await make_client(config.read_text(),
-                                  environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
+async def test_service_disabled_says_how_to_enable(impersonating, fake):
+    client, _ = await impersonating(authorized_user())
     fake.fail_next("generateAccessToken", 403, {"error": {
         "code": 403, "status": "PERMISSION_DENIED",
         "message": "IAM Service Account Credentials API has not been used in project "
@@ -264,10 +264,8 @@ async def test_service_disabled_says_how_to_enable(make_client, fake, tmp_path):
             in await resp.text())
 
 
-async def test_key_adc_mints_its_own_account_without_iam(make_client, fake, tmp_path):
-    config, adc_path = setup(tmp_path, fake, service_account_key(fake), accounts="")
-    client, _ = await make_client(config.read_text(),
-                                  environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
+async def test_key_adc_mints_its_own_account_without_iam(impersonating, fake):
+    client, _ = await impersonating(service_account_key(fake), accounts="")
     email = await (await client.get(TOKEN.replace("token", "email"), headers=FLAVOR)).text()
     assert email == KEY_SA  # the key's account is implied as the default
     token = (await (await client.get(TOKEN, headers=FLAVOR)).json())["access_token"]
@@ -279,20 +277,15 @@ async def test_key_adc_mints_its_own_account_without_iam(make_client, fake, tmp_
     assert fake.calls["token:id_token"] == 1
 
 
-async def test_key_adc_impersonates_other_accounts(make_client, fake, tmp_path):
-    config, adc_path = setup(tmp_path, fake, service_account_key(fake))
-    client, _ = await make_client(config.read_text(),
-                                  environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
+async def test_key_adc_impersonates_other_accounts(impersonating, fake):
+    client, _ = await impersonating(service_account_key(fake))
     token = (await (await client.get(TOKEN, headers=FLAVOR)).json())["access_token"]
     assert fake.issued[token] == f"serviceAccount:{APP}"
     assert fake.calls["generateAccessToken"] == 1
 
 
-async def test_impersonated_adc_target_becomes_default(make_client, fake, tmp_path):
-    config, adc_path = setup(tmp_path, fake, impersonated(authorized_user(), (RELAY,)),
-                             accounts="")
-    client, _ = await make_client(config.read_text(),
-                                  environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
+async def test_impersonated_adc_target_becomes_default(impersonating, fake):
+    client, _ = await impersonating(impersonated(authorized_user(), (RELAY,)), accounts="")
     email = await (await client.get(TOKEN.replace("token", "email"), headers=FLAVOR)).text()
     assert email == TARGET
     token = (await (await client.get(TOKEN, headers=FLAVOR)).json())["access_token"]
@@ -300,10 +293,8 @@ async def test_impersonated_adc_target_becomes_default(make_client, fake, tmp_pa
     assert fake.requests[0]["delegates"] == [f"projects/-/serviceAccounts/{RELAY}"]
 
 
-async def test_external_account_adc(make_client, fake, tmp_path):
-    config, adc_path = setup(tmp_path, fake, external_account(fake, tmp_path))
-    client, _ = await make_client(config.read_text(),
-                                  environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
+async def test_external_account_adc(impersonating, fake, tmp_path):
+    client, _ = await impersonating(external_account(fake, tmp_path))
     token = (await (await client.get(TOKEN, headers=FLAVOR)).json())["access_token"]
     assert fake.issued[token] == f"serviceAccount:{APP}"
     assert fake.calls["sts"] == 1
