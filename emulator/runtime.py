@@ -18,7 +18,8 @@ from .config import ConfigError, Settings
 from .credentials.select import resolve, token_service
 from .defaults import build_tree
 from .files import signature
-from .server import HostGuard, MetadataServer
+from .hosts import HostGuard
+from .server import MetadataServer
 from .store import Store
 
 log = logging.getLogger("emulator")

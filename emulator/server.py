@@ -9,7 +9,6 @@ application would only add work to every request.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from aiohttp import web
 
 from . import admin, tokens_http
 from .credentials.service import TokenService
+from .hosts import HostGuard
 from .responses import forbidden, method_not_allowed, not_found, reply, text
 from .store import Store
 from .tree import BadQuery, Rendered
@@ -27,7 +27,6 @@ log = logging.getLogger("emulator")
 V1 = "/computeMetadata/v1"
 HEALTH = "/emulator/health"
 BOOLEANS = {"true": True, "false": False}
-
 
 
 @dataclass(frozen=True)
@@ -77,42 +76,6 @@ def respond(rendered: Rendered, query_string: str = "") -> web.Response:
     if rendered.etag:
         return reply(rendered.status, rendered.body, rendered.content_type, ETag=rendered.etag)
     return reply(rendered.status, rendered.body, rendered.content_type)
-
-
-class HostGuard:
-    """Refuses DNS rebinding: a browser page under another name must not reach the tokens.
-    Decisions are remembered per Host value (few distinct values reach a metadata server)."""
-
-    KNOWN = frozenset({"localhost", "metadata.google.internal", "metadata"})
-    MEMORY = 1024
-
-    def __init__(self, allowed: tuple[str, ...] = ()) -> None:
-        self.allow(allowed)
-
-    def allow(self, allowed: tuple[str, ...]) -> None:
-        self.allowed = frozenset(h.lower().rstrip(".") for h in allowed)
-        self._seen: dict[str | None, bool] = {}
-
-    def __call__(self, host: str | None) -> bool:
-        verdict = self._seen.get(host)
-        if verdict is None:
-            verdict = self._judge(host)
-            if len(self._seen) < self.MEMORY:
-                self._seen[host] = verdict
-        return verdict
-
-    def _judge(self, host: str | None) -> bool:
-        if not host or "*" in self.allowed:
-            return True
-        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        name = name.strip("[]").rstrip(".").lower()
-        if name in self.KNOWN or name in self.allowed:
-            return True
-        try:
-            ipaddress.ip_address(name)
-        except ValueError:
-            return False
-        return True
 
 
 class MetadataServer:

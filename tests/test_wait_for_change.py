@@ -120,3 +120,28 @@ async def test_real_process_watcher_sees_a_config_edit(start_emulator, example_c
         resp = await asyncio.wait_for(waiter, 10)
         assert await resp.read() == b"api"
         assert resp.headers["ETag"] != etag
+
+
+async def test_a_client_that_gives_up_frees_its_watcher(start_emulator, example_config):
+    emulator = start_emulator("--config", str(example_config))
+    url = f"{emulator.url}{ROLE}?wait_for_change=true"
+    stats = emulator.url + "/emulator/v1/stats"
+    async with aiohttp.ClientSession() as session:
+        waiters = [asyncio.ensure_future(session.get(url, headers=FLAVOR)) for _ in range(20)]
+        for _ in range(50):
+            async with session.get(stats) as resp:
+                if (await resp.json())["watchers"] == 20:
+                    break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the watchers never all hung")
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+    async with aiohttp.ClientSession() as session:
+        for _ in range(50):
+            async with session.get(stats) as resp:
+                if (await resp.json())["watchers"] == 0:
+                    return
+            await asyncio.sleep(0.05)
+    raise AssertionError("watchers of clients that went away are still hanging")
