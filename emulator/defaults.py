@@ -82,6 +82,7 @@ def build_tree(settings: Settings) -> dict:
     instance["machine-type"] = f"projects/{num}/machineTypes/{instance['machine-type']}"
     instance["tags"] = JsonLeaf(list(instance["tags"]))
     instance["attributes"] = Verbatim(sorted(instance["attributes"].items()))
+    instance["guest-attributes"] = Verbatim()  # written by the VM itself: PUT, see server.py
     instance["service-accounts"] = accounts_dir(settings)
 
     project = merge({"attributes": {}}, settings.project)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass
 
@@ -19,13 +20,16 @@ from . import admin, tokens_http
 from .credentials.service import TokenService
 from .hosts import HostGuard
 from .responses import forbidden, method_not_allowed, not_found, reply, text
-from .store import Store
-from .tree import BadQuery, Rendered
+from .store import DELETE, Store
+from .tree import TEXT, BadQuery, Rendered
 
 log = logging.getLogger("emulator")
 
 V1 = "/computeMetadata/v1"
 HEALTH = "/emulator/health"
+GUEST = V1 + "/instance/guest-attributes/"
+GUEST_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+GUEST_VALUE_LIMIT = 100 * 1024
 BOOLEANS = {"true": True, "false": False}
 
 
@@ -114,6 +118,8 @@ class MetadataServer:
                 len(path) == len(V1) or path[len(V1)] == "/"):
             return forbidden(request, "Missing Metadata-Flavor:Google header.")
         try:
+            if request.method in ("PUT", "DELETE") and path.startswith(GUEST):
+                return await self.guest_attribute(request)
             query = parse_query(request.query if request.query_string else None)
             rendered = self.store.snapshot.render(path, query.recursive, query.alt)
             if rendered is None:
@@ -131,6 +137,26 @@ class MetadataServer:
             return respond(rendered, request.query_string)
         except BadQuery as exc:
             return text(400, str(exc))
+
+    async def guest_attribute(self, request: web.BaseRequest) -> web.Response:
+        """The part of the tree the VM writes: PUT (or DELETE) guest-attributes/NAMESPACE/KEY
+        with the value as the body, as guest agents do."""
+        names = request.path[len(GUEST):].split("/")
+        if len(names) != 2 or not all(GUEST_NAME.match(name) for name in names):
+            raise BadQuery("guest attributes are written at guest-attributes/NAMESPACE/KEY; "
+                           "names are letters, digits, - and _ (at most 128)")
+        if request.method == "DELETE":
+            self.store.set("instance/guest-attributes/" + "/".join(names), DELETE)
+            return reply(200, b"", TEXT)
+        body = await request.content.read(GUEST_VALUE_LIMIT + 1)
+        if len(body) > GUEST_VALUE_LIMIT:
+            raise BadQuery(f"a guest attribute value is at most {GUEST_VALUE_LIMIT} bytes")
+        try:
+            value = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadQuery("a guest attribute value is UTF-8 text") from None
+        self.store.set("instance/guest-attributes/" + "/".join(names), value)
+        return reply(200, b"", TEXT)
 
     async def emulator_route(self, request: web.BaseRequest) -> web.StreamResponse:
         """Paths of the emulator itself: health, the token verification documents, admin."""

@@ -113,7 +113,7 @@ def with_value(node: Any, names: list[str], value: Any) -> Any:
         if below is None:
             if value is DELETE:
                 return node
-            below = {}
+            below = Verbatim() if isinstance(node, Verbatim) else {}
         copy[name] = with_value(below, rest, value)
     elif value is DELETE:
         copy.pop(name, None)

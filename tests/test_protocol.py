@@ -44,7 +44,8 @@ async def test_top_listings(client):
 async def test_instance_listing_has_the_real_shape(client):
     _, body = await get(client, V1 + "/instance/")
     assert body.decode().splitlines() == [
-        "attributes/", "cpu-platform", "description", "disks/", "hostname", "id", "image",
+        "attributes/", "cpu-platform", "description", "disks/", "guest-attributes/",
+        "hostname", "id", "image",
         "licenses/", "machine-type", "maintenance-event", "name", "network-interfaces/",
         "preempted", "remaining-cpu-time", "scheduling/", "service-accounts/", "tags",
         "virtual-clock/", "zone"]
@@ -249,3 +250,26 @@ async def test_emulator_health_needs_no_flavor(client):
     assert (resp.status, body) == (200, b"ok\n")
     resp, _ = await get(client, "/emulator/nothing-here", headers={})
     assert resp.status == 404
+
+
+async def test_guest_attributes_are_written_by_the_vm(client):
+    base = V1 + "/instance/guest-attributes/"
+    assert (await get(client, base))[1] == b""
+    resp = await client.put(base + "hostkeys/ssh-ed25519", data="AAAAC3Nz", headers=FLAVOR)
+    assert (resp.status, await resp.read()) == (200, b"")
+    assert (await get(client, base))[1] == b"hostkeys/\n"
+    assert (await get(client, base + "hostkeys/ssh-ed25519"))[1] == b"AAAAC3Nz"
+    _, body = await get(client, base + "?recursive=true")
+    assert body == b'{"hostkeys":{"ssh-ed25519":"AAAAC3Nz"}}'
+    resp = await client.put(base + "hostkeys/ssh-ed25519", data="changed")  # no flavor
+    assert resp.status == 403
+    for bad in ("hostkeys", "a/b/c", "a/b%20c"):
+        resp = await client.put(base + bad, data="x", headers=FLAVOR)
+        assert resp.status == 400, bad
+    resp = await client.put(base + "big/value", data="x" * (100 * 1024 + 1), headers=FLAVOR)
+    assert resp.status == 400
+    resp = await client.delete(base + "hostkeys/ssh-ed25519", headers=FLAVOR)
+    assert resp.status == 200
+    assert (await get(client, base + "hostkeys/ssh-ed25519"))[0].status == 404
+    resp = await client.put(V1 + "/instance/attributes/role", data="x", headers=FLAVOR)
+    assert resp.status == 405  # the rest of the tree is read-only
