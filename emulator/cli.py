@@ -133,8 +133,9 @@ async def run_server(emulator, host: str, bind_port: int, access_log: bool) -> i
 
 
 def banner(settings: Settings, mode: str, address: str) -> str:
+    accounts = ", ".join(a.email for a in accounts_of(settings))
     return (f"gce-metadata-emulator serving http://{address}/computeMetadata/v1/ "
-            f"(project {settings.project_id}, tokens: {mode}); clients need: "
+            f"(project {settings.project_id}, tokens: {mode} for {accounts}); clients need: "
             + " ".join(f"{var}={address}" for var in
                        ("GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT")))
 

@@ -112,7 +112,7 @@ def verified(fake: FakeGoogle, token: str) -> dict:
 
 def test_python_clients_get_the_impersonated_accounts_tokens(start_emulator, fake, tmp_path):
     emulator = start(start_emulator, *setup(tmp_path, fake, authorized_user()))
-    assert "tokens: impersonate" in emulator.banner
+    assert f"tokens: impersonate for {APP}, {BATCH})" in emulator.banner
     out = python_tokens(emulator)
     assert out["credentials"] == "google.auth.compute_engine.credentials.Credentials"
     assert out["project"] == "acme-dev"
