@@ -60,9 +60,13 @@ def bare_app(bodies_file: Path, raw: bool = False) -> Server:
                    *(["--raw"] if raw else [])], r"bare app on ([0-9.]+:[0-9]+)")
 
 
-def best(url: str, seconds: int, connections: int, rounds: int = 2) -> Load:
-    """The best of a few rounds: noise on a shared machine only ever slows a round down."""
-    return max((load(url, seconds, connections) for _ in range(rounds)), key=lambda r: r.rps)
+def median_of(url: str, seconds: int, connections: int, rounds: int = 3) -> Load:
+    """Each figure the median of a few rounds, so one noisy round (a slow round, a tail spike
+    on a shared machine) moves no figure, for the baselines and the emulator alike."""
+    runs = [load(url, seconds, connections) for _ in range(rounds)]
+    return Load(statistics.median(r.rps for r in runs),
+                statistics.median(r.p50_ms for r in runs),
+                statistics.median(r.p99_ms for r in runs), sum(r.errors for r in runs))
 
 
 def compare(paths: list[str], targets: dict[str, str], emu: Server, bodies_file: Path,
@@ -72,12 +76,12 @@ def compare(paths: list[str], targets: dict[str, str], emu: Server, bodies_file:
     bare, raw = bare_app(bodies_file), bare_app(bodies_file, raw=True)
     try:
         print(f"load generator: {generator_name()}, {connections} connections, {seconds} s a "
-              "round, best of 2 rounds")
+              "round; each figure the median of 3 rounds")
         print(f"{'':48} {'server':>12} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7}")
         for path in paths:
-            base = best(bare.url + path, seconds, connections)
-            low = best(raw.url + path, seconds, connections)
-            ours = best(emu.url + path, seconds, connections)
+            base = median_of(bare.url + path, seconds, connections)
+            low = median_of(raw.url + path, seconds, connections)
+            ours = median_of(emu.url + path, seconds, connections)
             for name, run in (("bare app", base), ("bare low-lvl", low), ("emulator", ours)):
                 print(f"{path:48} {name:>12} {run.rps:9.0f} {run.p50_ms:7.2f} {run.p99_ms:7.2f}"
                       + (f"  ({run.errors} errors)" if run.errors else ""))
