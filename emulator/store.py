@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 from .defaults import freeze
-from .tree import Indexed, Snapshot, Verbatim, child, is_dir
+from .tree import Indexed, JsonLeaf, Snapshot, Verbatim, child, is_dir
 
 DELETE = object()
 
@@ -122,5 +122,8 @@ def with_value(node: Any, names: list[str], value: Any) -> Any:
             raise PathError(f"{name!r} is a directory; set its keys one by one")
         if isinstance(node, Verbatim) and isinstance(value, dict | list):
             raise PathError(f"{name!r}: attribute values are text, not {type(value).__name__}s")
-        copy[name] = freeze(value, name)
+        if isinstance(node.get(name), JsonLeaf):  # e.g. tags: a new value is served as JSON too
+            copy[name] = JsonLeaf(value)
+        else:
+            copy[name] = freeze(value, name)
     return type(node)(sorted(copy.items()))

@@ -28,6 +28,10 @@ async def test_set_json_and_delete(client):
     assert (await value(client, "project/attributes/"))[1] == b"env\nnew-key\n"
     await client.delete(ADMIN + "instance/attributes/role")
     assert (await value(client, "instance/attributes/role"))[0] == 404
+    await client.put(ADMIN + "instance/tags", json=["http-server", "db"])
+    resp = await client.get(V1 + "instance/tags", headers=FLAVOR)
+    assert await resp.read() == b'["http-server","db"]'
+    assert resp.headers["Content-Type"] == "application/json"
     await client.put(ADMIN + "instance/network-interfaces/0/ip", data="10.9.9.9")
     assert await value(client, "instance/network-interfaces/0/ip") == (200, b"10.9.9.9")
 
