@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 from tests.conftest import ROOT, clean_env
@@ -60,3 +61,18 @@ def test_port_in_use_is_a_clear_error(start_emulator):
     done = cli("--port", port)
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_a_malformed_request_is_a_400_and_one_log_line(start_emulator):
+    emulator = start_emulator()
+    request = urllib.request.Request(emulator.url + "/computeMetadata/v1/" + "a" * 9000,
+                                     headers={"Metadata-Flavor": "Google"})
+    try:
+        urllib.request.urlopen(request, timeout=5)
+        raise AssertionError("a 9 KB request line was accepted")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 400
+    code, err = emulator.stop()
+    assert code == 0
+    assert "WARNING aiohttp.server: malformed HTTP request answered with 400" in err
+    assert "Traceback" not in err
