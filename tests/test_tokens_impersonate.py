@@ -367,3 +367,21 @@ def test_doctor_without_adc(tmp_path, fake):
                           env=clean_env(), capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 1
     assert "FAIL" in done.stdout and "gcloud auth application-default login" in done.stdout
+
+
+async def test_a_reload_during_a_fetch_makes_no_second_call(impersonating, fake, tmp_path):
+    client, _ = await impersonating(authorized_user())
+    fake.slow_next("generateAccessToken", 0.9)  # under upstream-timeout: 1s
+    first = asyncio.ensure_future(client.get(TOKEN, headers=FLAVOR))
+    await asyncio.sleep(0.05)
+    config = tmp_path / "config.yaml"
+    config.write_text(config.read_text().replace("dev-vm", "dev-vm-2"))
+    for _ in range(20):  # the config watch reloads while the fetch is in flight
+        name = await client.get("/computeMetadata/v1/instance/name", headers=FLAVOR)
+        if await name.read() == b"dev-vm-2":
+            break
+        await asyncio.sleep(0.05)
+    assert not first.done()
+    second = await client.get(TOKEN, headers=FLAVOR)
+    assert (await (await first).json())["access_token"] == (await second.json())["access_token"]
+    assert fake.calls["generateAccessToken"] == 1

@@ -48,6 +48,7 @@ class TokenService:
         self.upstream = upstream
         self.signer = signer
         self.started = int(time.time())
+        self.cache = TokenCache(settings.emulator.token_refresh_margin)
         self.update(settings)
 
     @property
@@ -64,8 +65,6 @@ class TokenService:
         self.settings = settings
         self.accounts = {a.email: a for a in accounts_of(settings)}
         self.default_scopes = {a.email: scope_set(a.scopes) for a in self.accounts.values()}
-        self.cache = getattr(self, "cache", None) or TokenCache(
-            settings.emulator.token_refresh_margin)
         self.cache.margin = settings.emulator.token_refresh_margin
 
     def stats(self) -> dict:
