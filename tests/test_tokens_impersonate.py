@@ -69,8 +69,9 @@ def impersonating(make_client, fake, tmp_path):
     """impersonating(adc, accounts, emulator) → (in-process client, ADC path) of an emulator
     impersonating with that ADC against the fake Google."""
 
-    async def make(adc: dict, accounts: str | None = None, emulator: str = ""):
-        config, adc_path = setup(tmp_path, fake, adc, accounts, emulator)
+    async def make(adc: dict, accounts: str | None = None, emulator: str = "",
+                   timeout: str = "1s"):
+        config, adc_path = setup(tmp_path, fake, adc, accounts, emulator, timeout)
         client, _ = await make_client(
             config.read_text(), environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
         return client, adc_path
@@ -79,7 +80,7 @@ def impersonating(make_client, fake, tmp_path):
 
 
 def setup(tmp_path: Path, fake: FakeGoogle, adc: dict, accounts: str | None = None,
-          emulator: str = "") -> tuple[Path, Path]:
+          emulator: str = "", timeout: str = "1s") -> tuple[Path, Path]:
     """(config, ADC file) for an impersonating emulator against the fake Google."""
     adc_path = tmp_path / "adc.json"
     adc_path.write_text(json.dumps(adc))
@@ -89,7 +90,7 @@ def setup(tmp_path: Path, fake: FakeGoogle, adc: dict, accounts: str | None = No
     config.write_text(
         "project:\n  project-id: acme-dev\n  numeric-project-id: 123456789012\n"
         "instance:\n  id: 10123456789012345678\n  name: dev-vm\n" + accounts +
-        "emulator:\n  credentials: impersonate\n  upstream-timeout: 1s\n"
+        f"emulator:\n  credentials: impersonate\n  upstream-timeout: {timeout}\n"
         f"  endpoints:\n    iam-credentials: {fake.url}\n    oauth2-token: {fake.url}/token\n"
         + emulator)
     return config, adc_path
@@ -370,13 +371,13 @@ def test_doctor_without_adc(tmp_path, fake):
 
 
 async def test_a_reload_during_a_fetch_makes_no_second_call(impersonating, fake, tmp_path):
-    client, _ = await impersonating(authorized_user())
-    fake.slow_next("generateAccessToken", 0.9)  # under upstream-timeout: 1s
+    client, _ = await impersonating(authorized_user(), timeout="10s")
+    fake.slow_next("generateAccessToken", 3.0)  # well under upstream-timeout
     first = asyncio.ensure_future(client.get(TOKEN, headers=FLAVOR))
     await asyncio.sleep(0.05)
     config = tmp_path / "config.yaml"
     config.write_text(config.read_text().replace("dev-vm", "dev-vm-2"))
-    for _ in range(20):  # the config watch reloads while the fetch is in flight
+    for _ in range(40):  # the config watch reloads while the fetch is in flight
         name = await client.get("/computeMetadata/v1/instance/name", headers=FLAVOR)
         if await name.read() == b"dev-vm-2":
             break
