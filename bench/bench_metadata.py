@@ -9,7 +9,6 @@ answered within 250 ms of the change.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import statistics
@@ -19,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import aiohttp
-from common import FLAVOR, ROOT, compare, emulator
+from common import FLAVOR, ROOT, arguments, compare, emulator
 
 PATHS = ["/computeMetadata/v1/project/project-id",
          "/computeMetadata/v1/instance/?recursive=true"]
@@ -73,9 +72,7 @@ async def watchers(emu, count: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=64)
+    parser = arguments(__doc__)
     parser.add_argument("--watchers", type=int, default=1000)
     args = parser.parse_args()
 

@@ -8,7 +8,6 @@ that stands for IAM's own latency.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import statistics
@@ -18,7 +17,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from common import FLAVOR, ROOT, compare, emulator
+from common import FLAVOR, ROOT, arguments, compare, emulator
 
 sys.path.insert(0, str(ROOT))
 from tests import fake_google
@@ -58,9 +57,7 @@ async def cold_burst(emu, fake, requests: int, scope_sets: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=64)
+    parser = arguments(__doc__)
     parser.add_argument("--iam-delay-ms", type=int, default=100)
     args = parser.parse_args()
 

@@ -3,6 +3,7 @@ load generator (wrk when installed, else a bounded aiohttp client), memory readi
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
@@ -46,6 +47,14 @@ class Server:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The options every benchmark has: how long a round lasts, how many connections."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=5, help="length of a round")
+    parser.add_argument("--connections", type=int, default=64, help="concurrent connections")
+    return parser
 
 
 def emulator(*args: str, env: dict[str, str] | None = None) -> Server:

@@ -51,9 +51,6 @@ class TokenCache:
     def __len__(self) -> int:
         return len(self._tokens)
 
-    def clear(self) -> None:
-        self._tokens.clear()
-
     def _start(self, key: Hashable, fetch: Callable[[], Awaitable[Token]]) -> asyncio.Task:
         task = self._inflight.get(key)
         if task is None:
