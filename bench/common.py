@@ -59,7 +59,7 @@ def arguments(doc: str) -> argparse.ArgumentParser:
 
 def emulator(*args: str, env: dict[str, str] | None = None) -> Server:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("GCE_", "GOOGLE_"))}
-    return Server([sys.executable, "-m", "emulator", *args, "--host", "127.0.0.1",
+    return Server([sys.executable, "-m", "gce_metadata_emulator", *args, "--host", "127.0.0.1",
                    "--port", "0", "--log-level", "warning"],
                   r"serving http://([0-9.]+:[0-9]+)/", {**clean, **(env or {})})
 

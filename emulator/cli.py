@@ -21,7 +21,7 @@ from .config import ConfigError, Settings
 from .defaults import accounts_of
 
 COMMANDS = ("serve", "env-init", "doctor")
-log = logging.getLogger("emulator")
+log = logging.getLogger("gce_metadata_emulator")
 
 
 def parser() -> argparse.ArgumentParser:

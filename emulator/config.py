@@ -84,7 +84,8 @@ def embedded_default() -> str:
     source_tree = Path(__file__).resolve().parent.parent / "config" / "default.yaml"
     if source_tree.is_file():
         return source_tree.read_text(encoding="utf-8")
-    return (resources.files("emulator.bundled_config") / "default.yaml").read_text("utf-8")
+    bundled = resources.files("gce_metadata_emulator.bundled_config")
+    return (bundled / "default.yaml").read_text("utf-8")
 
 
 def read_text(path: Path | None) -> tuple[str, str]:

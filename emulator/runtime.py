@@ -22,7 +22,7 @@ from .hosts import HostGuard
 from .server import MetadataServer
 from .store import Store
 
-log = logging.getLogger("emulator")
+log = logging.getLogger("gce_metadata_emulator")
 WATCH_INTERVAL = 0.25
 
 

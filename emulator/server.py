@@ -23,7 +23,7 @@ from .responses import forbidden, method_not_allowed, not_found, reply, text
 from .store import DELETE, Store
 from .tree import TEXT, BadQuery, Rendered
 
-log = logging.getLogger("emulator")
+log = logging.getLogger("gce_metadata_emulator")
 
 V1 = "/computeMetadata/v1"
 HEALTH = "/emulator/health"

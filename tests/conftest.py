@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import RawTestServer
 
-from emulator import config
-from emulator.runtime import Emulator
+from gce_metadata_emulator import config
+from gce_metadata_emulator.runtime import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "example.yaml"
@@ -25,6 +25,8 @@ FLAVOR = {"Metadata-Flavor": "Google"}
 BANNER = re.compile(r"serving http://([0-9.]+:[0-9]+)/")
 # An empty gcloud folder: no test may find the developer's real ADC or gcloud project.
 EMPTY_GCLOUD = tempfile.mkdtemp(prefix="no-gcloud-")
+# The command line, as `gce-metadata-emulator` runs it.
+CLI = [sys.executable, "-m", "gce_metadata_emulator"]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -74,7 +76,7 @@ class Process:
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "emulator", *args, "--host", "127.0.0.1", "--port", "0"],
+            [*CLI, *args, "--host", "127.0.0.1", "--port", "0"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
         line = self.proc.stdout.readline()
         match = BANNER.search(line)

@@ -7,11 +7,11 @@ import sys
 import urllib.error
 import urllib.request
 
-from tests.conftest import ROOT, clean_env
+from tests.conftest import CLI, ROOT, clean_env
 
 
 def cli(*args: str, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "emulator", *args], capture_output=True,
+    return subprocess.run([*CLI, *args], capture_output=True,
                           text=True, timeout=30, cwd=ROOT, env=env or clean_env())
 
 
@@ -76,3 +76,17 @@ def test_a_malformed_request_is_a_400_and_one_log_line(start_emulator):
     assert code == 0
     assert "WARNING aiohttp.server: malformed HTTP request answered with 400" in err
     assert "Traceback" not in err
+
+
+def test_installed_under_a_name_that_cannot_collide(tmp_path):
+    """An application with its own `emulator` module keeps it: the package is
+    gce_metadata_emulator, and installing it adds no top-level `emulator`."""
+    (tmp_path / "emulator.py").write_text("WHOSE = 'the application'\n")
+    done = subprocess.run(
+        [sys.executable, "-c", "import emulator, gce_metadata_emulator.cli; print(emulator.WHOSE)"],
+        capture_output=True, text=True, timeout=30, cwd=tmp_path, env=clean_env())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "the application"
+    elsewhere = subprocess.run([sys.executable, "-c", "import emulator"], capture_output=True,
+                               text=True, timeout=30, cwd=ROOT.parent, env=clean_env())
+    assert "No module named 'emulator'" in elsewhere.stderr

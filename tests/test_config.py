@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.config import PLACEHOLDER_PROJECT, ConfigError, load, parse
-from emulator.defaults import build_tree
-from emulator.tree import Snapshot
+from gce_metadata_emulator.config import PLACEHOLDER_PROJECT, ConfigError, load, parse
+from gce_metadata_emulator.defaults import build_tree
+from gce_metadata_emulator.tree import Snapshot
 from tests.conftest import EXAMPLE
 
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from emulator.credentials.cache import REFRESH_AHEAD, Token, TokenCache
-from emulator.credentials.errors import TokenError
+from gce_metadata_emulator.credentials.cache import REFRESH_AHEAD, Token, TokenCache
+from gce_metadata_emulator.credentials.errors import TokenError
 
 
 class Upstream:

@@ -13,7 +13,7 @@ import pytest
 from google.auth import jwt
 
 from tests import fake_google
-from tests.conftest import FLAVOR, ROOT, clean_env, run_client
+from tests.conftest import CLI, FLAVOR, ROOT, clean_env, run_client
 from tests.fake_google import FakeGoogle
 
 APP = "app@acme-dev.iam.gserviceaccount.com"
@@ -317,14 +317,14 @@ def test_mode_selection_and_startup_errors(tmp_path, fake):
     config, adc_path = setup(tmp_path, fake, authorized_user())
     env = clean_env()
     # impersonate without ADC: exit 2 with the command that fixes it
-    done = subprocess.run([sys.executable, "-m", "emulator", "--config", str(config),
+    done = subprocess.run([*CLI, "--config", str(config),
                            "--port", "0"], env=env, capture_output=True, text=True,
                           timeout=30, cwd=ROOT)
     assert done.returncode == 2
     assert "gcloud auth application-default login" in done.stderr
     # a broken ADC file: exit 2 naming it
     adc_path.write_text("{not json")
-    done = subprocess.run([sys.executable, "-m", "emulator", "--config", str(config),
+    done = subprocess.run([*CLI, "--config", str(config),
                            "--port", "0"], capture_output=True, text=True, timeout=30,
                           cwd=ROOT, env={**env, "GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
     assert done.returncode == 2
@@ -347,7 +347,7 @@ async def test_auto_mode_chooses(make_client, fake, tmp_path):
 
 def test_doctor_reports_each_account_with_the_fix(tmp_path, fake):
     config, adc_path = setup(tmp_path, fake, authorized_user())
-    done = subprocess.run([sys.executable, "-m", "emulator", "doctor", "--config", str(config)],
+    done = subprocess.run([*CLI, "doctor", "--config", str(config)],
                           env=clean_env(GOOGLE_APPLICATION_CREDENTIALS=str(adc_path)),
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 1, done.stderr
@@ -364,7 +364,7 @@ def test_doctor_reports_each_account_with_the_fix(tmp_path, fake):
 
 def test_doctor_without_adc(tmp_path, fake):
     config, _ = setup(tmp_path, fake, authorized_user())
-    done = subprocess.run([sys.executable, "-m", "emulator", "doctor", "--config", str(config)],
+    done = subprocess.run([*CLI, "doctor", "--config", str(config)],
                           env=clean_env(), capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 1
     assert "FAIL" in done.stdout and "gcloud auth application-default login" in done.stdout

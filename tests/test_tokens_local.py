@@ -118,7 +118,7 @@ async def test_discovery_documents_are_public_and_absolute(client):
 
 
 async def test_signing_key_from_config_gives_reproducible_key_ids(make_client, tmp_path):
-    from emulator.credentials.local import LocalSigner
+    from gce_metadata_emulator.credentials.local import LocalSigner
     from tests.fake_google import new_key
 
     pem = new_key()[0].encode()
@@ -130,7 +130,7 @@ async def test_signing_key_from_config_gives_reproducible_key_ids(make_client, t
 
 
 def test_bad_signing_key_is_a_config_error(tmp_path):
-    from emulator.cli import main
+    from gce_metadata_emulator.cli import main
 
     (tmp_path / "key.pem").write_text("not a key")
     config = tmp_path / "c.yaml"

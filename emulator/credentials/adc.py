@@ -27,7 +27,7 @@ from google.oauth2 import service_account
 from ..files import signature
 from .errors import TokenError, permission, unavailable
 
-log = logging.getLogger("emulator.adc")
+log = logging.getLogger("gce_metadata_emulator.adc")
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 TYPES = ("authorized_user", "service_account", "impersonated_service_account",
          "external_account", "external_account_authorized_user")

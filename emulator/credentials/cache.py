@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-log = logging.getLogger("emulator.tokens")
+log = logging.getLogger("gce_metadata_emulator.tokens")
 REFRESH_AHEAD = 60.0
 
 

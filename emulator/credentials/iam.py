@@ -24,7 +24,7 @@ from .adc import Adc, Caller
 from .cache import Token
 from .errors import TokenError, permission, unavailable
 
-log = logging.getLogger("emulator.iam")
+log = logging.getLogger("gce_metadata_emulator.iam")
 ATTEMPTS = 3
 BACKOFF = 0.25
 RETRYABLE = {429, 500, 502, 503, 504}

@@ -14,7 +14,7 @@ from .iam import ImpersonateUpstream
 from .local import LocalSigner
 from .service import LocalUpstream, TokenService
 
-log = logging.getLogger("emulator")
+log = logging.getLogger("gce_metadata_emulator")
 NO_ADC = ("no Application Default Credentials were found (GOOGLE_APPLICATION_CREDENTIALS is "
           "unset and gcloud's application_default_credentials.json does not exist): run "
           "`gcloud auth application-default login`, or set emulator.credentials: local")
