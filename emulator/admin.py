@@ -1,12 +1,19 @@
 """The control API: change served values while running (a maintenance event, an attribute a
-test flips), list and drop those changes. Values set here survive config reloads."""
+test flips), list and drop those changes. Values set here survive config reloads.
+
+Values obey the config file's rule (values.py), within a size and a nesting bound; nothing
+here can replace the computed `token` and `identity` leaves (store.py refuses it).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+from typing import Any, NoReturn
 
 from aiohttp import web
 
+from . import bodies, values
 from .credentials.service import TokenService
 from .responses import document, text
 from .store import DELETE, PathError, Store
@@ -16,6 +23,57 @@ PREFIX = "/emulator/v1/"
 METADATA = PREFIX + "metadata/"
 OVERRIDES = PREFIX + "overrides"
 STATS = PREFIX + "stats"
+BODY_LIMIT = 1024 * 1024
+
+
+def reachable(request: web.BaseRequest, reach: str) -> str | None:
+    """Why the control API refuses this client, or None. `loopback`, the default, keeps it
+    from the network even when the server is bound to every address (a container, a VM)."""
+    if reach == "off":
+        return "the control API is switched off (emulator.admin: off)"
+    if reach == "network" or is_loopback(request.remote):
+        return None
+    return (f"the control API answers clients on this machine only, not {request.remote} "
+            "(emulator.admin: loopback); set emulator.admin: network to drive it from other "
+            "hosts, e.g. from the other services of a compose file")
+
+
+def is_loopback(remote: str | None) -> bool:
+    if not remote:  # a unix socket
+        return True
+    try:
+        address = ipaddress.ip_address(remote.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+class BadValue(Exception):
+    pass
+
+
+def refuse(key: str, message: str) -> NoReturn:
+    raise BadValue(f"{key}: {message}" if key else message)
+
+
+def reject_constant(name: str) -> NoReturn:
+    raise BadValue(f"{name} is not a value that can be served; send a number or quote it")
+
+
+def parse_value(raw: bytes, content_type: str, path: str) -> Any:
+    """The body as a tree value: JSON when the request says so, else the text itself."""
+    text_value = bodies.text_of(raw, "the value")
+    if content_type != JSON:
+        return text_value
+    try:
+        value = json.loads(text_value, parse_constant=reject_constant)
+    except RecursionError:
+        raise BadValue(f"nested more than {values.MAX_DEPTH} levels deep") from None
+    except ValueError as exc:
+        raise BadValue(f"the body is not valid JSON: {exc}") from None
+    values.bound(value, refuse)
+    return values.tree_value(value, path, refuse)
 
 
 async def handle(request: web.BaseRequest, store: Store, tokens: TokenService) -> web.Response:
@@ -25,7 +83,7 @@ async def handle(request: web.BaseRequest, store: Store, tokens: TokenService) -
     if path == OVERRIDES:
         if method == "GET":
             return document({"overrides": {k: ("<deleted>" if v is DELETE else v)
-                                              for k, v in store.overrides.items()}})
+                                           for k, v in store.overrides.items()}})
         if method == "DELETE":
             store.reset()
             return document({"overrides": {}})
@@ -33,22 +91,19 @@ async def handle(request: web.BaseRequest, store: Store, tokens: TokenService) -
     if not path.startswith(METADATA):
         return text(404, f"no admin endpoint {path}; see README.md, section Admin API")
     key = path[len(METADATA):]
-    if method == "PUT":
-        raw = await request.read()
-        try:
-            value = json.loads(raw) if request.content_type == JSON else raw.decode("utf-8")
-        except (ValueError, UnicodeDecodeError) as exc:
-            return text(400, f"the body is not valid {request.content_type}: {exc}")
-        if isinstance(value, bool) or value is None:
-            value = {True: "TRUE", False: "FALSE", None: ""}[value]
-    elif method == "DELETE":
-        value = DELETE
-    else:
-        return text(405, "use PUT (set a value) or DELETE (remove it)", Allow="PUT, DELETE")
     try:
+        if method == "PUT":
+            raw = await bodies.read(request, BODY_LIMIT, "an admin value")
+            value = parse_value(raw, request.content_type, key.strip("/"))
+        elif method == "DELETE":
+            value = DELETE
+        else:
+            return text(405, "use PUT (set a value) or DELETE (remove it)", Allow="PUT, DELETE")
         store.set(key, value)
-    except PathError as exc:
+    except bodies.BodyError as exc:
+        return text(exc.status, exc.message)
+    except (BadValue, PathError) as exc:
         return text(400, str(exc))
     node = store.snapshot.node("/computeMetadata/v1/" + key.strip("/"))
     return document({"path": key.strip("/"), "deleted": node is None,
-                        "etag": None if node is None else etag(node)})
+                     "etag": None if node is None else etag(node)})

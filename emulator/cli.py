@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from . import config
 from .config import ConfigError, Settings
@@ -51,17 +50,6 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def one_line_for_bad_requests(record: logging.LogRecord) -> bool:
-    """aiohttp logs a malformed request (a 9 KB path, garbage bytes) as an ERROR with a
-    traceback; it is the client's problem, answered with 400: one warning line."""
-    exc = record.exc_info[1] if record.exc_info else None
-    if isinstance(exc, HttpProcessingError):
-        record.msg, record.args, record.exc_info = (
-            "malformed HTTP request answered with 400: %s", (exc.message,), None)
-        record.levelno, record.levelname = logging.WARNING, "WARNING"
-    return True
-
-
 def port(value: str) -> int:
     if not value.isdigit() or int(value) > 65535:
         raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0 to 65535)")
@@ -75,7 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiohttp.server").addFilter(one_line_for_bad_requests)
 
     def load() -> Settings:
         return config.load(args.config, project=args.project,

@@ -17,6 +17,9 @@ from typing import Any
 
 import yaml
 
+from . import values
+from .values import join
+
 EMBEDDED = "<embedded default config/default.yaml>"
 PLACEHOLDER_PROJECT = "emulator-project"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -31,7 +34,19 @@ EMAIL = re.compile(r"^[^@\s/]+@[^@\s/]+\.[^@\s/]+$")
 NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 PROJECT = re.compile(r"^([a-z0-9.-]+:)?[a-z][-a-z0-9]{4,28}[a-z0-9]$")
-DURATION = re.compile(r"^([0-9]+)s$")
+DURATION = re.compile(r"^([0-9]{1,9})s$")
+ADMIN_REACH = ("loopback", "network", "off")
+MAX_BYTES = 4 * 1024 * 1024
+
+
+class Loader(yaml.SafeLoader):
+    """YAML as people write configs: a date like 2024-05-01 stays the text written (the server
+    serves text), instead of becoming a date object."""
+
+
+Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
 class ConfigError(Exception):
@@ -59,6 +74,10 @@ class EmulatorSettings:
     allowed_hosts: tuple[str, ...] = ()
     signing_key: str | None = None
     watch_config: bool = True
+    token_cache_size: int = 1000
+    admin: str = "loopback"
+    idle_timeout: int = 75
+    header_timeout: int = 10
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,9 @@ def read_text(path: Path | None) -> tuple[str, str]:
     if path is None:
         return EMBEDDED, embedded_default()
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ConfigError(str(path), "", f"larger than {MAX_BYTES // 2**20} MiB; a config "
+                              "is a few kilobytes")
         return str(path), path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), "", "no such file; check the --config path") from None
@@ -122,25 +144,23 @@ def parse(
     environ: dict[str, str] | os._Environ | None = None,
 ) -> Settings:
     environ = {} if environ is None else environ
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(source, "", f"{where}not valid YAML ({problem})") from None
-    doc = {} if doc is None else doc
     check = Checker(source)
+    doc = read_yaml(text, source)
+    values.bound(doc, check.fail)
+    doc = {} if doc is None else doc
     check.mapping(doc, "")
     for key in doc:
         if key not in TOP_KEYS:
             check.fail(str(key), f"unknown key; the top-level keys are {', '.join(TOP_KEYS)}")
 
-    proj = check.mapping(doc.get("project") or {}, "project")
-    inst = check.mapping(doc.get("instance") or {}, "instance")
-    for key in ("service-accounts",):
-        if key in inst:
-            check.fail(f"instance.{key}", "give accounts under the top-level key service-accounts")
+    proj = check.mapping(section(doc, "project"), "project")
+    inst = check.mapping(section(doc, "instance"), "instance")
+    if "service-accounts" in inst:
+        check.fail("instance.service-accounts", "give accounts under the top-level key "
+                   "service-accounts")
+    if "guest-attributes" in inst:
+        check.fail("instance.guest-attributes", "guest attributes are written by the VM while "
+                   "it runs (PUT .../guest-attributes/NAMESPACE/KEY), not configured")
 
     if project:
         project_id, project_from = project, "--project"
@@ -149,7 +169,7 @@ def parse(
     else:
         project_id, project_from = project_from_environment(environ)
     if not PROJECT.match(project_id):
-        check.fail("project.project-id", f"{project_id!r} is not a project id (6 to 30 "
+        check.fail("project.project-id", f"{shown(project_id)} is not a project id (6 to 30 "
                    "characters: lowercase letters, digits, hyphens; starting with a letter)")
     numeric = check.uint(proj.get("numeric-project-id", derived_number(project_id, 12)),
                          "project.numeric-project-id", bits=63)
@@ -157,11 +177,11 @@ def parse(
     accounts = check.accounts(doc.get("service-accounts"))
     if service_account:
         if not EMAIL.match(service_account):
-            check.fail("--service-account", f"{service_account!r} is not an email address")
+            check.fail("--service-account", f"{shown(service_account)} is not an email address")
         accounts = (ServiceAccount(service_account), *[a for a in accounts
                                                        if a.email != service_account])
 
-    universe = check.mapping(doc.get("universe") or {}, "universe")
+    universe = check.mapping(section(doc, "universe"), "universe")
     domain = check.string(universe.get("universe-domain", "googleapis.com"),
                           "universe.universe-domain")
 
@@ -172,11 +192,34 @@ def parse(
         project_id_from=project_from,
         numeric_project_id=numeric,
         instance=check.instance(inst),
-        project={k: v for k, v in proj.items() if k not in ("project-id", "numeric-project-id")},
+        project=check.project(proj),
         accounts=accounts,
         universe_domain=domain,
-        emulator=check.emulator(doc.get("emulator") or {}),
+        emulator=check.emulator(section(doc, "emulator")),
     )
+
+
+def read_yaml(text: str, source: str) -> Any:
+    """The document, or a ConfigError saying where YAML broke. PyYAML raises more than
+    YAMLError on hostile input (a 5,000-digit number, nesting deeper than the stack)."""
+    try:
+        return yaml.load(text, Loader=Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, "", f"{where}not valid YAML ({problem})") from None
+    except RecursionError:
+        raise ConfigError(source, "", f"nested more than {values.MAX_DEPTH} levels deep") \
+            from None
+    except ValueError as exc:  # int() past Python's 4,300-digit limit
+        raise ConfigError(source, "", f"a value YAML cannot read ({exc}); quote it") from None
+
+
+def section(doc: dict, name: str) -> Any:
+    """A top-level section; an empty one (`project:`) is an empty mapping."""
+    found = doc.get(name)
+    return {} if found is None else found
 
 
 def project_from_environment(environ: dict[str, str] | os._Environ) -> tuple[str, str]:
@@ -197,7 +240,7 @@ def project_from_environment(environ: dict[str, str] | os._Environ) -> tuple[str
     except configparser.Error:
         found = ""
     if found:
-        return found, f"gcloud configuration {name!r}"
+        return found, f"gcloud configuration {shown(name)}"
     return PLACEHOLDER_PROJECT, "placeholder"
 
 
@@ -206,17 +249,6 @@ def derived_number(seed: str, digits: int) -> int:
     value = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
     low = 10 ** (digits - 1)
     return low + value % (9 * low)
-
-
-def plain(value: Any) -> Any:
-    """YAML scalars as the server spells them: booleans as TRUE/FALSE, None as empty."""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return value
 
 
 class Checker:
@@ -232,8 +264,7 @@ class Checker:
         if not isinstance(value, dict):
             self.fail(key or "(top level)", f"expected a mapping of keys, got {kind(value)}")
         for name in value:
-            if not isinstance(name, str):
-                self.fail(join(key, str(name)), "keys must be strings; quote it")
+            values.name(name, key, self.fail)
         return value
 
     def string(self, value: Any, key: str) -> str:
@@ -249,10 +280,10 @@ class Checker:
         return tuple(self.string(item, f"{key}[{i}]") for i, item in enumerate(value))
 
     def uint(self, value: Any, key: str, bits: int = 64) -> int:
-        if isinstance(value, str) and value.isdigit():
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{1,20}", value):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**bits:
-            self.fail(key, f"expected a whole number from 0 to {2**bits - 1}, got {value!r}")
+            self.fail(key, f"expected a whole number from 0 to {2**bits - 1}, got {shown(value)}")
         return value
 
     def seconds(self, value: Any, key: str, low: int, high: int) -> int:
@@ -260,27 +291,37 @@ class Checker:
             value = int(value[:-1])
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             self.fail(key, f"expected a duration like 3600s, from {low}s to {high}s; "
-                      f"got {value!r}")
+                      f"got {shown(value)}")
         return value
 
     def attributes(self, value: Any, key: str) -> dict[str, str]:
-        self.mapping(value, key)
+        self.mapping({} if value is None else value, key)
         out = {}
-        for name, item in value.items():
+        for name, item in (value or {}).items():
             if isinstance(item, dict | list):
                 self.fail(join(key, name), "attribute values are text; quote the value "
                           "(use a YAML block scalar | for multi-line values)")
-            out[name] = str(plain(item))
+            out[name] = str(values.scalar(item, join(key, name), self.fail))
+        return out
+
+    def project(self, proj: dict) -> dict[str, Any]:
+        """The wire keys beyond the two ids: served as given, attributes as text."""
+        out = {k: self.tree_value(v, join("project", k)) for k, v in proj.items()
+               if k not in ("project-id", "numeric-project-id", "attributes")}
+        if "attributes" in proj:
+            out["attributes"] = self.attributes(proj["attributes"], "project.attributes")
         return out
 
     def instance(self, inst: dict) -> dict[str, Any]:
-        out: dict[str, Any] = {k: self.tree_value(v, join("instance", k)) for k, v in inst.items()}
+        named = ("id", "name", "zone", "machine-type", "tags", "attributes")
+        out: dict[str, Any] = {k: self.tree_value(v, join("instance", k)) for k, v in inst.items()
+                               if k not in named}
         if "id" in inst:
             out["id"] = self.uint(inst["id"], "instance.id")
         if "name" in inst:
             name = self.string(inst["name"], "instance.name")
             if not NAME.match(name):
-                self.fail("instance.name", f"{name!r} is not a valid instance name (lowercase "
+                self.fail("instance.name", f"{shown(name)} is not a valid instance name (lowercase "
                           "letters, digits and hyphens, starting with a letter, at most 63)")
             out["name"] = name
         for key, pattern in (("zone", "zones"), ("machine-type", "machineTypes")):
@@ -289,24 +330,20 @@ class Checker:
                 short = text.rsplit("/", 1)[-1]
                 if "/" in text and f"/{pattern}/" not in text:
                     self.fail(f"instance.{key}", f"expected a short name or projects/N/"
-                              f"{pattern}/NAME, got {text!r}")
+                              f"{pattern}/NAME, got {shown(text)}")
                 if key == "zone" and not ZONE.match(short):
-                    self.fail("instance.zone", f"{short!r} is not a zone name like us-central1-a")
+                    self.fail("instance.zone", f"{shown(short)} is not a zone name like "
+                              "us-central1-a")
                 out[key] = short
         if "tags" in inst:
             out["tags"] = list(self.strings(inst["tags"], "instance.tags"))
         if "attributes" in inst:
-            out["attributes"] = self.attributes(inst["attributes"] or {}, "instance.attributes")
+            out["attributes"] = self.attributes(inst["attributes"], "instance.attributes")
         return out
 
     def tree_value(self, value: Any, key: str) -> Any:
         """Any other wire key: served as given, YAML scalars spelled as the server does."""
-        if isinstance(value, dict):
-            self.mapping(value, key)
-            return {k: self.tree_value(v, join(key, k)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.tree_value(v, f"{key}[{i}]") for i, v in enumerate(value)]
-        return plain(value)
+        return values.tree_value(value, key, self.fail)
 
     def accounts(self, value: Any) -> tuple[ServiceAccount, ...]:
         if value is None:
@@ -328,21 +365,22 @@ class Checker:
                 self.fail(key, "missing email")
             email = self.string(item["email"], f"{key}.email")
             if not EMAIL.match(email):
-                self.fail(f"{key}.email", f"{email!r} is not an email address")
+                self.fail(f"{key}.email", f"{shown(email)} is not an email address")
             if email in seen or email == "default":
-                self.fail(f"{key}.email", f"{email!r} is listed twice")
+                self.fail(f"{key}.email", f"{shown(email)} is listed twice")
             seen.add(email)
             scopes = self.strings(item.get("scopes", [CLOUD_PLATFORM]), f"{key}.scopes")
             delegates = self.strings(item.get("delegates", []), f"{key}.delegates")
             for j, delegate in enumerate(delegates):
                 if not EMAIL.match(delegate):
-                    self.fail(f"{key}.delegates[{j}]", f"{delegate!r} is not an email address")
+                    self.fail(f"{key}.delegates[{j}]", f"{shown(delegate)} is not an email address")
             accounts.append(ServiceAccount(email, scopes, delegates))
         return tuple(accounts)
 
     def emulator(self, value: Any) -> EmulatorSettings:
         known = ("credentials", "token-lifetime", "token-refresh-margin", "upstream-timeout",
-                 "endpoints", "allowed-hosts", "signing-key", "watch-config")
+                 "endpoints", "allowed-hosts", "signing-key", "watch-config", "token-cache-size",
+                 "admin", "idle-timeout", "header-timeout")
         self.mapping(value, "emulator")
         for name in value:
             if name not in known:
@@ -350,19 +388,29 @@ class Checker:
         mode = value.get("credentials", "auto")
         if mode not in CREDENTIAL_MODES:
             self.fail("emulator.credentials", f"expected one of {', '.join(CREDENTIAL_MODES)}, "
-                      f"got {mode!r}")
+                      f"got {shown(mode)}")
         endpoints = dict(DEFAULT_ENDPOINTS)
-        for name, url in self.mapping(value.get("endpoints") or {}, "emulator.endpoints").items():
+        for name, url in self.mapping(section(value, "endpoints"), "emulator.endpoints").items():
             if name not in DEFAULT_ENDPOINTS:
                 self.fail(f"emulator.endpoints.{name}", "unknown endpoint; known: "
                           f"{', '.join(DEFAULT_ENDPOINTS)}")
             url = self.string(url, f"emulator.endpoints.{name}")
             if not re.match(r"^https?://[^/\s]+", url):
-                self.fail(f"emulator.endpoints.{name}", f"expected an http(s) URL, got {url!r}")
+                self.fail(f"emulator.endpoints.{name}", "expected an http(s) URL, got "
+                          f"{shown(url)}")
             endpoints[name] = url.rstrip("/") if name == "iam-credentials" else url
         watch = value.get("watch-config", True)
         if not isinstance(watch, bool):
-            self.fail("emulator.watch-config", f"expected true or false, got {watch!r}")
+            self.fail("emulator.watch-config", f"expected true or false, got {shown(watch)}")
+        admin = value.get("admin", "loopback")
+        if admin not in ADMIN_REACH:
+            self.fail("emulator.admin", f"expected one of {', '.join(ADMIN_REACH)}, got "
+                      f"{shown(admin)}")
+        cache_size = value.get("token-cache-size", 1000)
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or \
+                not 1 <= cache_size <= 1_000_000:
+            self.fail("emulator.token-cache-size", "expected a whole number of tokens from 1 "
+                      f"to 1000000, got {shown(cache_size)}")
         key = value.get("signing-key")
         lifetime = self.seconds(value.get("token-lifetime", "3600s"), "emulator.token-lifetime",
                                 60, 43200)
@@ -381,15 +429,23 @@ class Checker:
             allowed_hosts=self.strings(value.get("allowed-hosts", []), "emulator.allowed-hosts"),
             signing_key=None if key is None else self.string(key, "emulator.signing-key"),
             watch_config=watch,
+            token_cache_size=cache_size,
+            admin=admin,
+            idle_timeout=self.seconds(value.get("idle-timeout", "75s"), "emulator.idle-timeout",
+                                      1, 86400),
+            header_timeout=self.seconds(value.get("header-timeout", "10s"),
+                                        "emulator.header-timeout", 1, 3600),
         )
-
-
-def join(key: str, name: str) -> str:
-    return f"{key}.{name}" if key else name
 
 
 def kind(value: Any) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: f"the text {value!r}",
-            bool: f"{value!r}", int: f"the number {value}"}.get(type(value), repr(value))
+    return {dict: "a mapping", list: "a list", str: f"the text {shown(value)}",
+            bool: repr(value), int: f"the number {shown(value)}"}.get(type(value), shown(value))
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value quoted in a message, cut short: a 5,000-character value is not echoed whole."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -81,12 +81,12 @@ def build_tree(settings: Settings) -> dict:
     instance["zone"] = f"projects/{num}/zones/{zone}"
     instance["machine-type"] = f"projects/{num}/machineTypes/{instance['machine-type']}"
     instance["tags"] = JsonLeaf(list(instance["tags"]))
-    instance["attributes"] = Verbatim(sorted(instance["attributes"].items()))
+    instance["attributes"] = Verbatim(instance["attributes"])
     instance["guest-attributes"] = Verbatim()  # written by the VM itself: PUT, see server.py
     instance["service-accounts"] = accounts_dir(settings)
 
     project = merge({"attributes": {}}, settings.project)
-    project["attributes"] = Verbatim(sorted(project["attributes"].items()))
+    project["attributes"] = Verbatim(project["attributes"])
     project["numeric-project-id"] = num
     project["project-id"] = settings.project_id
 
@@ -117,7 +117,7 @@ def accounts_dir(settings: Settings) -> Verbatim:
             "token": Computed("token", account.email),
         }
     entries["default"] = entries[accounts[0].email]
-    return Verbatim(sorted(entries.items()))
+    return Verbatim(entries)
 
 
 def merge(base: dict, given: dict) -> dict:
@@ -131,11 +131,13 @@ def merge(base: dict, given: dict) -> dict:
 
 
 def freeze(node: Any, name: str = "") -> Any:
-    """Sorted directories (the real server lists alphabetically); lists of mappings, and the
-    lists the real server serves as directories, become indexed directories."""
+    """Directories of user keys stay so all the way down; lists of mappings, and the lists the
+    real server serves as directories, become indexed directories. (Views sort names.)"""
     if isinstance(node, dict):
-        items = ((k, freeze(v, k)) for k, v in sorted(node.items()))
-        return Verbatim(items) if isinstance(node, Verbatim) else dict(items)
+        verbatim = isinstance(node, Verbatim)
+        return (Verbatim if verbatim else dict)(
+            (k, freeze(Verbatim(v) if verbatim and type(v) is dict else v, k))
+            for k, v in node.items())
     if isinstance(node, list) and not isinstance(node, Indexed) and (
             name in INDEXED or (node and all(isinstance(item, dict) for item in node))):
         return Indexed(freeze(item) for item in node)

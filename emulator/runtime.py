@@ -1,7 +1,10 @@
 """One running emulator: settings → tree → store → handler, plus the config file watch.
 
 A valid edit of the config file replaces the tree (waking the watchers of what changed) and
-the token service's accounts; an invalid edit keeps everything as it was and logs why.
+the token service's accounts; an invalid edit keeps everything as it was and logs one line
+saying why. The file is read only once it has stopped changing (an editor or `cat >` may
+write it in several steps), and read and checked in a thread, so a hostile or huge file never
+stalls serving. Nothing a file contains ends the watch.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .config import ConfigError, Settings
+from .connections import Server
 from .credentials.select import resolve, token_service
 from .defaults import build_tree
 from .files import signature
@@ -24,6 +28,7 @@ from .store import Store
 
 log = logging.getLogger("gce_metadata_emulator")
 WATCH_INTERVAL = 0.25
+SETTLE = 0.1  # a file is read once unchanged for this long
 
 
 class Emulator:
@@ -37,13 +42,18 @@ class Emulator:
         self.store = Store(build_tree(self.settings))
         self.tokens = token_service(self.settings, adc)
         self.handler = MetadataServer(self.store, self.tokens,
-                                      HostGuard(self.settings.emulator.allowed_hosts))
+                                      HostGuard(self.settings.emulator.allowed_hosts),
+                                      self.settings.emulator.admin)
         self._watch_task: asyncio.Task | None = None
 
     def web_server(self, access_log: logging.Logger | None = None) -> web.Server:
-        """aiohttp's low-level server around the handler. A client that goes away cancels
-        its request (a hanging wait_for_change costs nothing after that)."""
-        return web.Server(self.handler, handler_cancellation=True, access_log=access_log)
+        """aiohttp's low-level server around the handler, with the connection limits of
+        connections.py. A client that goes away cancels its request (a hanging
+        wait_for_change costs nothing after that). The limits are fixed at start."""
+        limits = self.settings.emulator
+        return Server(self.handler, handler_cancellation=True, access_log=access_log,
+                      keepalive_timeout=limits.idle_timeout,
+                      header_timeout=limits.header_timeout)
 
     async def start(self) -> None:
         path = self.settings.path
@@ -55,18 +65,31 @@ class Emulator:
             self._watch_task.cancel()
         await self.tokens.close()
 
-    def reload(self) -> bool:
-        """Re-read the config; the token mode stays what it was at start."""
+    def prepare(self) -> tuple[Settings, dict]:
+        """The new settings and tree, or ConfigError; pure, so it runs in a thread."""
+        settings, _ = resolve(self.loader(), self.environ)
+        return settings, build_tree(settings)
+
+    def apply(self, settings: Settings, tree: dict) -> None:
+        """Swap in a prepared config; the token mode stays what it was at start."""
+        self.settings = settings
+        self.store.replace_base(tree)
+        self.tokens.update(settings)
+        self.handler.hosts.allow(settings.emulator.allowed_hosts)
+        self.handler.admin_reach = settings.emulator.admin
+        log.info("config reloaded from %s", settings.source)
+
+    async def reload(self) -> bool:
         try:
-            settings, _ = resolve(self.loader(), self.environ)
+            prepared = await asyncio.to_thread(self.prepare)
         except ConfigError as exc:
             log.error("config change ignored, still serving the previous config: %s", exc)
             return False
-        self.settings = settings
-        self.store.replace_base(build_tree(settings))
-        self.tokens.update(settings)
-        self.handler.hosts.allow(settings.emulator.allowed_hosts)
-        log.info("config reloaded from %s", settings.source)
+        except Exception as exc:  # a bug, but the watch and the served tree must survive it
+            log.error("config change ignored, still serving the previous config: %s: "
+                      "unexpected %s: %s", self.settings.source, type(exc).__name__, exc)
+            return False
+        self.apply(*prepared)
         return True
 
     async def _watch(self, path: Path) -> None:
@@ -75,7 +98,24 @@ class Emulator:
         seen = signature(path)
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
-            now = signature(path)
-            if now is not None and now != seen:
-                seen = now
-                self.reload()
+            try:
+                now = signature(path)
+                if now is None or now == seen:
+                    continue
+                seen = await settled(path, now)
+                if seen is not None:
+                    await self.reload()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("config watch: unexpected error; still watching %s", path)
+
+
+async def settled(path: Path, now: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+    """The file's signature once it has stayed the same for SETTLE seconds."""
+    while True:
+        await asyncio.sleep(SETTLE)
+        later = signature(path)
+        if later == now:
+            return now
+        now = later

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from . import admin, tokens_http
+from . import admin, bodies, tokens_http
 from .credentials.service import TokenService
 from .hosts import HostGuard
 from .responses import forbidden, method_not_allowed, not_found, reply, text
-from .store import DELETE, Store
+from .store import DELETE, PathError, Store
 from .tree import TEXT, BadQuery, Rendered
 
 log = logging.getLogger("gce_metadata_emulator")
@@ -29,7 +29,11 @@ V1 = "/computeMetadata/v1"
 HEALTH = "/emulator/health"
 GUEST = V1 + "/instance/guest-attributes/"
 GUEST_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-GUEST_VALUE_LIMIT = 100 * 1024
+GUEST_VALUE_LIMIT = 100 * 1024  # bytes of one value
+GUEST_KEYS_LIMIT = 1000  # keys in all namespaces
+GUEST_BYTES_LIMIT = 10 * 1024 * 1024  # bytes of all values
+TIMEOUT_LIMIT = 3600  # seconds a wait_for_change may ask for
+TIMEOUT = re.compile(r"^[0-9]{1,10}$")
 BOOLEANS = {"true": True, "false": False}
 
 
@@ -51,9 +55,9 @@ def parse_query(query) -> Query:
         raise BadQuery(f"invalid value for alt: {alt!r}; use alt=json or alt=text")
     timeout = query.get("timeout_sec")
     if timeout is not None:
-        if not timeout.isdigit():
-            raise BadQuery(f"invalid value for timeout_sec: {timeout!r}; "
-                           "use a whole number of seconds, e.g. timeout_sec=60")
+        if not TIMEOUT.match(timeout) or int(timeout) > TIMEOUT_LIMIT:
+            raise BadQuery(f"invalid value for timeout_sec: {timeout[:40]!r}; use a whole "
+                           f"number of seconds up to {TIMEOUT_LIMIT}, e.g. timeout_sec=60")
         timeout = int(timeout)
     return Query(flag(query, "recursive"), alt, flag(query, "wait_for_change"),
                  query.get("last_etag"), timeout)
@@ -85,10 +89,12 @@ def respond(rendered: Rendered, query_string: str = "") -> web.Response:
 class MetadataServer:
     """The request handler, holding what every request needs."""
 
-    def __init__(self, store: Store, tokens: TokenService, hosts: HostGuard) -> None:
+    def __init__(self, store: Store, tokens: TokenService, hosts: HostGuard,
+                 admin_reach: str = "loopback") -> None:
         self.store = store
         self.tokens = tokens
         self.hosts = hosts
+        self.admin_reach = admin_reach  # emulator.admin: who may use the control API
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         """Every request; an unexpected failure is a 500 that says it is a bug, never a bare
@@ -140,22 +146,32 @@ class MetadataServer:
 
     async def guest_attribute(self, request: web.BaseRequest) -> web.Response:
         """The part of the tree the VM writes: PUT (or DELETE) guest-attributes/NAMESPACE/KEY
-        with the value as the body, as guest agents do."""
+        with the value as the body, as guest agents do. Bounded in keys and bytes; a write
+        costs its path, whatever the number of keys."""
         names = request.path[len(GUEST):].split("/")
         if len(names) != 2 or not all(GUEST_NAME.match(name) for name in names):
             raise BadQuery("guest attributes are written at guest-attributes/NAMESPACE/KEY; "
                            "names are letters, digits, - and _ (at most 128)")
-        if request.method == "DELETE":
-            self.store.set("instance/guest-attributes/" + "/".join(names), DELETE)
-            return reply(200, b"", TEXT)
-        body = await request.content.read(GUEST_VALUE_LIMIT + 1)
-        if len(body) > GUEST_VALUE_LIMIT:
-            raise BadQuery(f"a guest attribute value is at most {GUEST_VALUE_LIMIT} bytes")
+        key = "instance/guest-attributes/" + "/".join(names)
         try:
-            value = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadQuery("a guest attribute value is UTF-8 text") from None
-        self.store.set("instance/guest-attributes/" + "/".join(names), value)
+            if request.method == "DELETE":
+                self.store.set(key, DELETE)
+                return reply(200, b"", TEXT)
+            body = await bodies.read(request, GUEST_VALUE_LIMIT, "a guest attribute value")
+            value = bodies.text_of(body, "a guest attribute value")
+            keys, size = self.store.totals("instance/guest-attributes")
+            old_keys, old_size = self.store.totals(key)
+            if keys - old_keys + 1 > GUEST_KEYS_LIMIT:
+                return text(400, f"at most {GUEST_KEYS_LIMIT} guest attributes in all; delete "
+                            "some first (DELETE .../guest-attributes/NAMESPACE/KEY)")
+            if size - old_size + len(body) > GUEST_BYTES_LIMIT:
+                return text(413, f"guest attribute values total at most {GUEST_BYTES_LIMIT:,} "
+                            "bytes; delete some first")
+            self.store.set(key, value)
+        except bodies.BodyError as exc:
+            return text(exc.status, exc.message)
+        except PathError as exc:
+            return text(400, str(exc))
         return reply(200, b"", TEXT)
 
     async def emulator_route(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -167,6 +183,9 @@ class MetadataServer:
         if public is not None:
             return public(request, self.tokens)
         if path.startswith(admin.PREFIX):
+            refused = admin.reachable(request, self.admin_reach)
+            if refused is not None:
+                return forbidden(request, refused)
             return await admin.handle(request, self.store, self.tokens)
         return not_found(request)
 

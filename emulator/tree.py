@@ -45,8 +45,9 @@ def is_dir(node: Any) -> bool:
 
 
 def children(node: dict | Indexed) -> Iterator[tuple[str, Any]]:
+    """Entries in the order the real server lists them: names sorted, indexes counted."""
     if isinstance(node, dict):
-        return iter(node.items())
+        return iter(sorted(node.items()))
     return ((str(i), child) for i, child in enumerate(node))
 
 
@@ -71,7 +72,7 @@ def to_json(node: Any) -> Any:
         keep = isinstance(node, Verbatim)
         return {
             (key if keep else camel(key)): to_json(value)
-            for key, value in node.items()
+            for key, value in sorted(node.items())
             if not isinstance(value, Computed)
         }
     if isinstance(node, list):

@@ -50,13 +50,14 @@ async def make_client(aiohttp_client, tmp_path: Path):
     """make_client(yaml_text) → (aiohttp test client, Emulator) serving that config file."""
     started: list[Emulator] = []
 
-    async def make(text: str | None = None, **flags):
+    async def make(text: str | None = None, watch: bool = True, **flags):
         path = tmp_path / "config.yaml"
         path.write_text(EXAMPLE.read_text() if text is None else text)
         environ = flags.pop("environ", {"CLOUDSDK_CONFIG": EMPTY_GCLOUD})
         emulator = Emulator(lambda: config.load(path, environ=environ, **flags), environ)
         server = RawTestServer(emulator.handler)
-        await emulator.start()
+        if watch:
+            await emulator.start()
         started.append(emulator)
         return await aiohttp_client(server), emulator
 

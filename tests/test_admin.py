@@ -52,7 +52,7 @@ async def test_refusals(client):
         assert words in await resp.text(), path
     resp = await client.put(ADMIN + "instance/name", data=b"{bad",
                             headers={"Content-Type": "application/json"})
-    assert resp.status == 400 and "not valid application/json" in await resp.text()
+    assert resp.status == 400 and "not valid JSON" in await resp.text()
     assert await value(client, "instance/name") == (200, b"dev-vm")
 
 

@@ -72,9 +72,13 @@ def test_a_malformed_request_is_a_400_and_one_log_line(start_emulator):
         raise AssertionError("a 9 KB request line was accepted")
     except urllib.error.HTTPError as exc:
         assert exc.code == 400
+        assert exc.headers["Metadata-Flavor"] == "Google"
+        assert exc.headers["Server"] == "Metadata Server for VM"
     code, err = emulator.stop()
     assert code == 0
-    assert "WARNING aiohttp.server: malformed HTTP request answered with 400" in err
+    lines = [line for line in err.splitlines() if "malformed" in line]
+    assert len(lines) == 1 and ("WARNING gce_metadata_emulator: malformed HTTP request from "
+                                "127.0.0.1 answered with 400") in lines[0]
     assert "Traceback" not in err
 
 

@@ -267,7 +267,7 @@ async def test_guest_attributes_are_written_by_the_vm(client):
         resp = await client.put(base + bad, data="x", headers=FLAVOR)
         assert resp.status == 400, bad
     resp = await client.put(base + "big/value", data="x" * (100 * 1024 + 1), headers=FLAVOR)
-    assert resp.status == 400
+    assert resp.status == 413
     resp = await client.delete(base + "hostkeys/ssh-ed25519", headers=FLAVOR)
     assert resp.status == 200
     assert (await get(client, base + "hostkeys/ssh-ed25519"))[0].status == 404
