@@ -13,10 +13,9 @@ import signal
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
 from . import config
 from .config import ConfigError, Settings
+from .connections import DescriptorGuard, raise_descriptor_limit
 from .defaults import accounts_of
 
 COMMANDS = ("serve", "env-init", "doctor")
@@ -102,6 +101,7 @@ def serve(load, host: str, bind_port: int, access_log: bool) -> int:
     from .runtime import Emulator
 
     emulator = Emulator(load)
+    raise_descriptor_limit()
     try:
         return asyncio.run(run_server(emulator, host, bind_port, access_log))
     except OSError as exc:
@@ -111,37 +111,47 @@ def serve(load, host: str, bind_port: int, access_log: bool) -> int:
 
 
 async def run_server(emulator, host: str, bind_port: int, access_log: bool) -> int:
-    runner = web.ServerRunner(emulator.web_server(
-        logging.getLogger("aiohttp.access") if access_log else None), shutdown_timeout=1.0)
-    await runner.setup()
-    await emulator.start()
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(DescriptorGuard())
     try:
-        await web.TCPSite(runner, host, bind_port).start()
-        address = client_address(host, runner.addresses[0][1])
-        print(banner(emulator.settings, emulator.tokens.mode, address), flush=True)
-        warn_about_tokens(emulator.settings, emulator.tokens.mode)
+        bound = await emulator.listen(
+            host, bind_port, logging.getLogger("aiohttp.access") if access_log else None)
+        address = client_address(host, bound)
+        exposed = emulator.tokens.mode != "local" and not is_loopback_bind(host)
+        print(banner(emulator.settings, emulator.tokens.mode, address, exposed), flush=True)
+        warn_about_tokens(emulator.settings, emulator.tokens.mode, host)
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         log.info("shutting down")
     finally:
-        await runner.cleanup()
         await emulator.close()
     return 0
 
 
-def banner(settings: Settings, mode: str, address: str) -> str:
+def is_loopback_bind(host: str) -> bool:
+    from .admin import is_loopback
+
+    return host == "localhost" or is_loopback(host or "0.0.0.0")
+
+
+def banner(settings: Settings, mode: str, address: str, exposed: bool = False) -> str:
     accounts = ", ".join(a.email for a in accounts_of(settings))
     return (f"gce-metadata-emulator serving http://{address}/computeMetadata/v1/ "
             f"(project {settings.project_id}, tokens: {mode} for {accounts}); clients need: "
             + " ".join(f"{var}={address}" for var in
-                       ("GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT")))
+                       ("GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT"))
+            + ("  !! REAL TOKENS ARE SERVED TO THE NETWORK !!" if exposed else ""))
 
 
-def warn_about_tokens(settings: Settings, mode: str) -> None:
+def warn_about_tokens(settings: Settings, mode: str, host: str) -> None:
     accounts = ", ".join(a.email for a in accounts_of(settings))
+    if mode != "local" and not is_loopback_bind(host):
+        log.warning("REAL TOKENS ON THE NETWORK: bound to %s, so anything that reaches this "
+                    "port gets access and ID tokens of %s, minted with YOUR credentials. Bind "
+                    "127.0.0.1 (or publish the container port on 127.0.0.1 only) unless that "
+                    "is what you want", host, accounts)
     if mode == "local":
         log.warning("LOCAL TOKENS: access and ID tokens are minted by the emulator itself and "
                     "are NOT accepted by Google APIs; accounts: %s. For real tokens, run "

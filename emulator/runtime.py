@@ -45,6 +45,7 @@ class Emulator:
                                       HostGuard(self.settings.emulator.allowed_hosts),
                                       self.settings.emulator.admin)
         self._watch_task: asyncio.Task | None = None
+        self._runner: web.ServerRunner | None = None
 
     def web_server(self, access_log: logging.Logger | None = None) -> web.Server:
         """aiohttp's low-level server around the handler, with the connection limits of
@@ -60,7 +61,18 @@ class Emulator:
         if path is not None and self.settings.emulator.watch_config:
             self._watch_task = asyncio.create_task(self._watch(path))
 
+    async def listen(self, host: str, port: int,
+                     access_log: logging.Logger | None = None) -> int:
+        """Serve on host:port (0 takes a free port) and start the watch; the port bound."""
+        self._runner = web.ServerRunner(self.web_server(access_log), shutdown_timeout=1.0)
+        await self._runner.setup()
+        await self.start()
+        await web.TCPSite(self._runner, host, port).start()
+        return self._runner.addresses[0][1]
+
     async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
         if self._watch_task is not None:
             self._watch_task.cancel()
         await self.tokens.close()

@@ -3,7 +3,6 @@ that let a service under test verify the emulator's local ID tokens."""
 
 from __future__ import annotations
 
-import json
 import time
 
 from aiohttp import web
@@ -38,23 +37,8 @@ async def access_token(request: web.BaseRequest, service: TokenService,
     scopes = tuple(s.strip() for s in raw.split(",") if s.strip()) if raw else None
     token = await service.access_token(email, scopes)
     expires_in = max(0, int(token.expiry - time.time()))
-    body = b"%s%d%s" % (encoded_token(token.value), expires_in, b',"token_type":"Bearer"}')
+    body = b"%s%d%s" % (token.access_prefix, expires_in, b',"token_type":"Bearer"}')
     return reply(200, body, JSON)
-
-
-ENCODED: dict[str, bytes] = {}
-
-
-def encoded_token(value: str) -> bytes:
-    """`{"access_token":"...","expires_in":` for a token, encoded once: between two requests
-    only the countdown changes."""
-    found = ENCODED.get(value)
-    if found is None:
-        if len(ENCODED) >= 1024:
-            ENCODED.clear()
-        found = ENCODED[value] = b'{"access_token":%s,"expires_in":' % json.dumps(
-            value).encode()
-    return found
 
 
 async def identity(request: web.BaseRequest, service: TokenService, email: str) -> web.Response:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import RawTestServer
+from aiohttp.test_utils import BaseTestServer
 
 from gce_metadata_emulator import config
 from gce_metadata_emulator.runtime import Emulator
@@ -45,6 +45,20 @@ def example_config(tmp_path: Path) -> Path:
     return path
 
 
+class EmulatorServer(BaseTestServer):
+    """aiohttp's test server around the emulator's own server (its connection class and
+    limits), so in-process tests meet what a client meets."""
+
+    def __init__(self, emulator: Emulator, **kwargs) -> None:
+        self.emulator = emulator
+        super().__init__(host="127.0.0.1", **kwargs)
+
+    async def _make_runner(self, **kwargs):
+        from aiohttp import web
+
+        return web.ServerRunner(self.emulator.web_server(), **kwargs)
+
+
 @pytest.fixture
 async def make_client(aiohttp_client, tmp_path: Path):
     """make_client(yaml_text) → (aiohttp test client, Emulator) serving that config file."""
@@ -55,7 +69,7 @@ async def make_client(aiohttp_client, tmp_path: Path):
         path.write_text(EXAMPLE.read_text() if text is None else text)
         environ = flags.pop("environ", {"CLOUDSDK_CONFIG": EMPTY_GCLOUD})
         emulator = Emulator(lambda: config.load(path, environ=environ, **flags), environ)
-        server = RawTestServer(emulator.handler)
+        server = EmulatorServer(emulator)
         if watch:
             await emulator.start()
         started.append(emulator)
@@ -127,3 +141,32 @@ def run_client(argv: list[str], env: dict[str, str], timeout: float = 60) -> str
         f"{argv[-1]} exited {done.returncode} after {time.monotonic() - started:.1f}s\n"
         f"stdout: {done.stdout}\nstderr: {done.stderr}")
     return done.stdout
+
+
+@pytest.fixture
+def fake():
+    """The fake Google, granting Token Creator on the accounts the token tests use."""
+    from tests import impersonation
+    from tests.fake_google import FakeGoogle
+
+    google = FakeGoogle().start()
+    google.granted |= {impersonation.APP, impersonation.RELAY, impersonation.TARGET}
+    yield google
+    google.stop()
+
+
+@pytest.fixture
+def impersonating(make_client, fake, tmp_path):
+    """impersonating(adc, accounts, emulator) → (in-process client, ADC path) of an emulator
+    impersonating with that ADC against the fake Google."""
+
+    from tests import impersonation
+
+    async def make(adc: dict, accounts: str | None = None, emulator: str = "",
+                   timeout: str = "1s"):
+        config, adc_path = impersonation.setup(tmp_path, fake, adc, accounts, emulator, timeout)
+        client, _ = await make_client(
+            config.read_text(), environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})
+        return client, adc_path
+
+    return make

@@ -119,9 +119,29 @@ class FakeGoogle:
         self._loop.call_soon_threadsafe(self._loop.stop)
 
     def fail_next(self, method: str, status: int, body: Any = None, times: int = 1) -> None:
-        """The next `times` calls of `method` answer `status` with `body` (or a real-shaped
-        error body for that status)."""
+        """The next `times` calls of `method` (an IAM method, or "token" for the OAuth2 token
+        endpoint) answer `status` with `body`: JSON for a dict or list, the bytes as they are
+        for text (an HTML error page, broken JSON), else a real-shaped error body."""
         self.faults[method].extend([(status, body)] * times)
+
+    def scripted(self, method: str) -> web.Response | None:
+        if not self.faults[method]:
+            return None
+        status, body = self.faults[method].pop(0)
+        if isinstance(body, str | bytes):
+            raw = body.encode() if isinstance(body, str) else body
+            kind = "text/html" if raw.lstrip()[:1] == b"<" else "application/json"
+            return web.Response(status=status, body=raw, content_type=kind)
+        if body is not None:
+            return web.json_response(body, status=status)
+        return {401: lambda: error(401, "UNAUTHENTICATED", "Request had invalid "
+                                   "authentication credentials."),
+                403: lambda: denied("iam.serviceAccounts.getAccessToken"),
+                404: lambda: error(404, "NOT_FOUND", "Requested entity was not found."),
+                429: lambda: error(429, "RESOURCE_EXHAUSTED", "Quota exceeded."),
+                500: lambda: error(500, "INTERNAL", "Internal error encountered."),
+                503: lambda: error(503, "UNAVAILABLE", "The service is currently "
+                                   "unavailable.")}[status]()
 
     def slow_next(self, method: str, seconds: float, times: int = 1) -> None:
         self.slow[method].extend([seconds] * times)
@@ -153,6 +173,9 @@ class FakeGoogle:
     # ---- OAuth2 and STS --------------------------------------------------------------
     async def token(self, request: web.Request) -> web.Response:
         self.calls["token"] += 1
+        scripted = self.scripted("token")
+        if scripted is not None:
+            return scripted
         form = await request.post()
         grant = form.get("grant_type")
         if grant == "refresh_token":
@@ -205,17 +228,9 @@ class FakeGoogle:
         delay = self.slow[method].pop(0) if self.slow[method] else self.delay
         if delay:
             await asyncio.sleep(delay)
-        if self.faults[method]:
-            status, body = self.faults[method].pop(0)
-            if body is not None:
-                return web.json_response(body, status=status)
-            return {401: lambda: error(401, "UNAUTHENTICATED", "Request had invalid "
-                                       "authentication credentials."),
-                    403: lambda: denied("iam.serviceAccounts.getAccessToken"),
-                    429: lambda: error(429, "RESOURCE_EXHAUSTED", "Quota exceeded."),
-                    500: lambda: error(500, "INTERNAL", "Internal error encountered."),
-                    503: lambda: error(503, "UNAVAILABLE", "The service is currently "
-                                       "unavailable.")}[status]()
+        scripted = self.scripted(method)
+        if scripted is not None:
+            return scripted
         if self.caller(request) is None:
             return error(401, "UNAUTHENTICATED", "Request had invalid authentication "
                          "credentials. Expected OAuth 2 access token, login cookie or other "

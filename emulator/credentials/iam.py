@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime
 import json
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 from google.oauth2 import service_account
 
 from ..config import ServiceAccount
+from ..redact import redact, summary
 from .adc import Adc, Caller
-from .cache import Token
+from .cache import Token, checked
 from .errors import TokenError, permission, unavailable
 
 log = logging.getLogger("gce_metadata_emulator.iam")
@@ -56,13 +60,7 @@ class ImpersonateUpstream:
             return Token(creds.token, expiry_epoch(creds.expiry))
         body = {"scope": list(scopes), "delegates": delegates(account),
                 "lifetime": f"{lifetime}s"}
-        answer = await self.call(account.email, "generateAccessToken", body)
-        try:
-            expiry = parse_time(answer["expireTime"])
-            return Token(answer["accessToken"], expiry)
-        except (KeyError, TypeError, ValueError):
-            raise unavailable("IAM answered generateAccessToken without a usable token; "
-                              "the client will retry") from None
+        return await self.call(account.email, "generateAccessToken", body, access_answer)
 
     async def id_token(self, account: ServiceAccount, audience: str, full: bool,
                        claims: dict) -> Token:
@@ -72,15 +70,12 @@ class ImpersonateUpstream:
             await self.caller.refresh(creds)
             return Token(creds.token, jwt_expiry(creds.token))
         body = {"audience": audience, "includeEmail": full, "delegates": delegates(account)}
-        answer = await self.call(account.email, "generateIdToken", body)
-        token = answer.get("token") if isinstance(answer, dict) else None
-        if not isinstance(token, str):
-            raise unavailable("IAM answered generateIdToken without a token; the client "
-                              "will retry")
-        return Token(token, jwt_expiry(token))
+        return await self.call(account.email, "generateIdToken", body, id_answer)
 
-    async def call(self, email: str, method: str, body: dict) -> dict:
-        """POST one IAM Credentials method, retrying passing faults with backoff."""
+    async def call(self, email: str, method: str, body: dict,
+                   parse: Callable[[Any], Token]) -> Token:
+        """POST one IAM Credentials method, retrying passing faults with backoff. A 200 whose
+        body is not what the API answers counts as a passing fault too."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
         url = f"{self.iam_url}/v1/projects/-/serviceAccounts/{email}:{method}"
@@ -103,11 +98,15 @@ class ImpersonateUpstream:
                 continue
             if status == 200:
                 try:
-                    return json.loads(raw)
-                except ValueError:
-                    failure = unavailable(f"IAM {method} answered with invalid JSON")
+                    return parse(json.loads(raw))
+                except TokenError as exc:
+                    failure = exc
                     continue
-            failure = iam_error(status, raw, email, method, self.adc)
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    failure = unavailable(f"IAM {method} for {email} answered 200 with "
+                                          f"{malformed(raw)}; the client will retry")
+                    continue
+            failure = iam_error(status, raw, email, method, self.adc, self.iam_url)
             if status == 401 and attempt == 0:
                 force = True  # the caller's token was refused: refresh it once and retry
                 continue
@@ -118,14 +117,43 @@ class ImpersonateUpstream:
         raise failure
 
 
-def iam_error(status: int, raw: bytes, email: str, method: str, adc: Adc) -> TokenError:
-    """IAM's own message, with the command that fixes the usual causes."""
+def access_answer(answer: Any) -> Token:
+    """generateAccessToken's answer, checked as the cache checks it, so a malformed one is
+    retried here."""
+    return checked(Token(answer["accessToken"], parse_time(answer["expireTime"])),
+                   time.time(), "IAM generateAccessToken")
+
+
+def id_answer(answer: Any) -> Token:
+    token = answer["token"]
+    if not isinstance(token, str):
+        raise TypeError("token is not text")
+    return checked(Token(token, jwt_expiry(token)), time.time(), "IAM generateIdToken")
+
+
+def malformed(raw: bytes) -> str:
+    """What a 200 carried instead of the API's answer, without the token it may hold."""
     try:
-        error = json.loads(raw).get("error", {})
-        message = str(error.get("message", ""))[:500]
-        details = error.get("details") or []
-    except (ValueError, AttributeError):
-        message, details = raw[:200].decode("utf-8", "replace"), []
+        doc = json.loads(raw)
+    except ValueError:
+        return f"a body that is not JSON ({summary(raw[:2000].decode('utf-8', 'replace'))})"
+    if not isinstance(doc, dict):
+        return f"JSON that is not an object ({type(doc).__name__})"
+    fields = ", ".join(f"{k}: {type(v).__name__}" for k, v in list(doc.items())[:5])
+    return f"unexpected fields ({fields})"
+
+
+def iam_error(status: int, raw: bytes, email: str, method: str, adc: Adc,
+              iam_url: str) -> TokenError:
+    """IAM's own message, with the command that fixes the usual causes."""
+    error: Any = None
+    with contextlib.suppress(ValueError, AttributeError):
+        error = json.loads(raw).get("error")
+    if isinstance(error, dict):
+        message = redact(str(error.get("message", "")), 500)
+        details = error.get("details") if isinstance(error.get("details"), list) else []
+    else:
+        message, details = summary(raw[:4000].decode("utf-8", "replace"), 200), []
     reasons = {d.get("reason") for d in details if isinstance(d, dict)}
     said = f"IAM {method} for {email} answered {status}: {message or 'no message'}"
     if status in RETRYABLE:
@@ -133,7 +161,7 @@ def iam_error(status: int, raw: bytes, email: str, method: str, adc: Adc) -> Tok
     if "SERVICE_DISABLED" in reasons:
         consumer = next((d.get("metadata", {}).get("consumer", "") for d in details
                          if isinstance(d, dict) and d.get("reason") == "SERVICE_DISABLED"), "")
-        project = consumer.rsplit("/", 1)[-1] or "YOUR_PROJECT"
+        project = str(consumer).rsplit("/", 1)[-1] or "YOUR_PROJECT"
         fix = f"gcloud services enable iamcredentials.googleapis.com --project={project}"
         return permission(f"{said}. Enable the API: {fix}", fix)
     if status == 400:
@@ -143,7 +171,13 @@ def iam_error(status: int, raw: bytes, email: str, method: str, adc: Adc) -> Tok
                     "with the org policy constraints/iam.allowServiceAccountCredentialLifetime"
                     "Extension.")
         return TokenError(400, said + "." + hint)
-    if status in (401, 403, 404):
+    if status == 404:
+        if isinstance(error, dict):  # IAM itself: the account does not exist
+            return permission(f"{said}. The service account {email} does not exist; check "
+                              "its email under service-accounts in the config")
+        return permission(f"{said}. {iam_url} does not look like the IAM Credentials API; "
+                          "check emulator.endpoints.iam-credentials")
+    if status in (401, 403):
         fix = grant_command(email, adc)
         return permission(f"{said}. Grant your account the Token Creator role on it: {fix}", fix)
     return permission(said)
@@ -167,6 +201,8 @@ def delegates(account: ServiceAccount) -> list[str]:
 
 def parse_time(value: str) -> float:
     """IAM's expireTime: RFC 3339 in UTC, with or without fractional seconds."""
+    if not isinstance(value, str):
+        raise TypeError("expireTime is not text")
     text = value.replace("Z", "+00:00")
     if "." in text:
         head, rest = text.split(".", 1)

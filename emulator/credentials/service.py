@@ -6,6 +6,7 @@ signer. The cache in front of either makes one upstream call per need.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Protocol
 
@@ -40,7 +41,10 @@ class LocalUpstream:
 
     async def id_token(self, account: ServiceAccount, audience: str, full: bool,
                        claims: dict) -> Token:
-        return Token(*self.signer.id_token(account.email, audience, claims))
+        """Signed in a thread: RSA signing releases the GIL, so a burst of new audiences
+        does not stall the requests answered from the cache meanwhile."""
+        return Token(*await asyncio.to_thread(self.signer.id_token, account.email, audience,
+                                              claims))
 
 
 class TokenService:
@@ -48,12 +52,18 @@ class TokenService:
         self.upstream = upstream
         self.signer = signer
         self.started = int(time.time())
-        self.cache = TokenCache(settings.emulator.token_refresh_margin)
+        self.cache = TokenCache(settings.emulator.token_refresh_margin,
+                                settings.emulator.token_cache_size)
         self.update(settings)
 
     @property
     def mode(self) -> str:
         return self.upstream.name
+
+    @property
+    def source(self) -> str:
+        """Who minted a token, as error messages name it."""
+        return "IAM" if self.mode == "impersonate" else "the local signer"
 
     async def close(self) -> None:
         close = getattr(self.upstream, "close", None)
@@ -66,6 +76,7 @@ class TokenService:
         self.accounts = {a.email: a for a in accounts_of(settings)}
         self.default_scopes = {a.email: scope_set(a.scopes) for a in self.accounts.values()}
         self.cache.margin = settings.emulator.token_refresh_margin
+        self.cache.size = settings.emulator.token_cache_size
 
     def stats(self) -> dict:
         return {"token_mode": self.mode, "upstream_calls": self.cache.fetches,
@@ -83,14 +94,14 @@ class TokenService:
         lifetime = self.settings.emulator.token_lifetime
         return await self.cache.get(
             ("access", email, wanted),
-            lambda: self.upstream.access_token(account, wanted, lifetime))
+            lambda: self.upstream.access_token(account, wanted, lifetime), self.source)
 
     async def id_token(self, email: str, audience: str, full: bool, licenses: bool) -> Token:
         account = self.account(email)
         claims = self.compute_engine_claims(account, licenses) if full else {}
         return await self.cache.get(
             ("identity", email, audience, full, licenses),
-            lambda: self.upstream.id_token(account, audience, full, claims))
+            lambda: self.upstream.id_token(account, audience, full, claims), self.source)
 
     def compute_engine_claims(self, account: ServiceAccount, licenses: bool) -> dict:
         """What format=full adds on a real VM; only local tokens can carry the last claim."""
