@@ -101,7 +101,7 @@ async def handle(request: web.BaseRequest, store: Store, tokens: TokenService) -
             return text(405, "use PUT (set a value) or DELETE (remove it)", Allow="PUT, DELETE")
         store.set(key, value)
     except bodies.BodyError as exc:
-        return text(exc.status, exc.message)
+        return exc.response()
     except (BadValue, PathError) as exc:
         return text(400, str(exc))
     node = store.snapshot.node("/computeMetadata/v1/" + key.strip("/"))

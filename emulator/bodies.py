@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from .connections import one_line
+from .responses import text
 
 READ_TIMEOUT = 30.0
 
@@ -20,6 +21,12 @@ class BodyError(Exception):
         self.status = status
         self.message = message
 
+    def response(self) -> web.Response:
+        """The refusal; the connection closes after it (the rest of the body is not read)."""
+        response = text(self.status, self.message)
+        response.force_close()
+        return response
+
 
 async def read(request: web.BaseRequest, limit: int, what: str) -> bytes:
     if request.content_length is not None and request.content_length > limit:
@@ -29,7 +36,7 @@ async def read(request: web.BaseRequest, limit: int, what: str) -> bytes:
         async with asyncio.timeout(READ_TIMEOUT):
             body = await request.content.read(limit + 1)
     except RequestPayloadError as exc:
-        detail = one_line(exc)
+        detail = one_line(exc.__cause__ or exc)
         raise BodyError(400, f"the request body cannot be read: {detail}; send it without a "
                         "Content-Encoding, or encoded as that header says") from None
     except TimeoutError:

@@ -403,6 +403,7 @@ class Checker:
         if not isinstance(watch, bool):
             self.fail("emulator.watch-config", f"expected true or false, got {shown(watch)}")
         admin = value.get("admin", "loopback")
+        admin = "off" if admin is False else admin  # YAML reads a bare `off` as false
         if admin not in ADMIN_REACH:
             self.fail("emulator.admin", f"expected one of {', '.join(ADMIN_REACH)}, got "
                       f"{shown(admin)}")

@@ -169,7 +169,7 @@ class MetadataServer:
                             "bytes; delete some first")
             self.store.set(key, value)
         except bodies.BodyError as exc:
-            return text(exc.status, exc.message)
+            return exc.response()
         except PathError as exc:
             return text(400, str(exc))
         return reply(200, b"", TEXT)
