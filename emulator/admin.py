@@ -17,7 +17,7 @@ from . import bodies, values
 from .credentials.service import TokenService
 from .responses import document, text
 from .store import DELETE, PathError, Store
-from .tree import JSON, etag
+from .tree import JSON, is_dir
 
 PREFIX = "/emulator/v1/"
 METADATA = PREFIX + "metadata/"
@@ -104,6 +104,9 @@ async def handle(request: web.BaseRequest, store: Store, tokens: TokenService) -
         return exc.response()
     except (BadValue, PathError) as exc:
         return text(400, str(exc))
-    node = store.snapshot.node("/computeMetadata/v1/" + key.strip("/"))
+    path = "/computeMetadata/v1/" + key.strip("/")
+    node = store.snapshot.node(path)
+    served = None if node is None else store.snapshot.render(
+        path + "/" if is_dir(node) else path, is_dir(node), None)
     return document({"path": key.strip("/"), "deleted": node is None,
-                     "etag": None if node is None else etag(node)})
+                     "etag": None if served is None else served.etag})

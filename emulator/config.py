@@ -54,7 +54,7 @@ class ConfigError(Exception):
 
     def __init__(self, source: str, key: str, message: str) -> None:
         where = f"{source}: {key}: " if key else f"{source}: "
-        super().__init__(where + message)
+        super().__init__(where + " ".join(message.split()))  # always one line
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,9 @@ def read_yaml(text: str, source: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+        if getattr(exc, "position", None) is not None and not mark:  # a ReaderError
+            where = f"character {exc.position + 1}: "
         raise ConfigError(source, "", f"{where}not valid YAML ({problem})") from None
     except RecursionError:
         raise ConfigError(source, "", f"nested more than {values.MAX_DEPTH} levels deep") \

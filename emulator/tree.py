@@ -119,10 +119,11 @@ def text_lines(node: Any, prefix: str = "") -> Iterator[str]:
             yield f"{path} {scalar_text(value)}"
 
 
-def etag(node: Any) -> str:
-    """16 lowercase hex digits that change whenever the served content below the node changes."""
-    canonical = json.dumps(to_json(node), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
+def etag(body: bytes) -> str:
+    """16 lowercase hex digits of the served bytes: what a client got changes exactly when
+    they do (Google's own old emulator hashed the body too). Views sort names, so a body is
+    canonical."""
+    return hashlib.blake2b(body, digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,12 @@ class Rendered:
     etag: str | None = None
     location: str | None = None
     computed: Computed | None = None
+
+
+def value(body: str, content_type: str) -> Rendered:
+    """A 200 with its ETag."""
+    raw = body.encode()
+    return Rendered(200, raw, content_type, etag(raw))
 
 
 class BadQuery(ValueError):
@@ -185,18 +192,14 @@ class Snapshot:
                         f"alt={alt} needs recursive=true on a directory: "
                         f"ask for {path}?recursive=true&alt={alt}"
                     )
-                return Rendered(200, listing(node).encode(), TEXT, etag(node))
+                return value(listing(node), TEXT)
             if alt == "text":
-                body = "".join(line + "\n" for line in text_lines(node))
-                return Rendered(200, body.encode(), TEXT, etag(node))
-            body = json.dumps(to_json(node), separators=(",", ":"))
-            return Rendered(200, body.encode(), JSON, etag(node))
+                return value("".join(line + "\n" for line in text_lines(node)), TEXT)
+            return value(json.dumps(to_json(node), separators=(",", ":")), JSON)
         if trailing:
             return None
         if isinstance(node, Computed):
             return Rendered(200, b"", TEXT, computed=node)
         if alt == "json":
-            body = json.dumps(to_json(node), separators=(",", ":"))
-            return Rendered(200, body.encode(), JSON, etag(node))
-        text, content_type = leaf_text(node)
-        return Rendered(200, text.encode(), content_type, etag(node))
+            return value(json.dumps(to_json(node), separators=(",", ":")), JSON)
+        return value(*leaf_text(node))
