@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -116,6 +117,7 @@ async def run_server(emulator, host: str, bind_port: int, access_log: bool) -> i
     try:
         bound = await emulator.listen(
             host, bind_port, logging.getLogger("aiohttp.access") if access_log else None)
+        gc.freeze()  # what start-up built lives as long as the process: no GC rescans it
         address = client_address(host, bound)
         exposed = emulator.tokens.mode != "local" and not is_loopback_bind(host)
         print(banner(emulator.settings, emulator.tokens.mode, address, exposed), flush=True)

@@ -6,7 +6,6 @@ signer. The cache in front of either makes one upstream call per need.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Protocol
 
@@ -41,10 +40,9 @@ class LocalUpstream:
 
     async def id_token(self, account: ServiceAccount, audience: str, full: bool,
                        claims: dict) -> Token:
-        """Signed in a thread: RSA signing releases the GIL, so a burst of new audiences
-        does not stall the requests answered from the cache meanwhile."""
-        return Token(*await asyncio.to_thread(self.signer.id_token, account.email, audience,
-                                              claims))
+        """Signed on the loop (0.5 ms): a signing thread would wait for the GIL from a busy
+        loop for longer than the signature takes (measured with bench/bench_soak.py)."""
+        return Token(*self.signer.id_token(account.email, audience, claims))
 
 
 class TokenService:
