@@ -16,7 +16,6 @@ from pathlib import Path
 
 from . import config
 from .config import ConfigError, Settings
-from .connections import DescriptorGuard, raise_descriptor_limit
 from .defaults import accounts_of
 
 COMMANDS = ("serve", "env-init", "doctor")
@@ -99,6 +98,7 @@ def env_lines(address: str) -> str:
 
 
 def serve(load, host: str, bind_port: int, access_log: bool) -> int:
+    from .connections import raise_descriptor_limit
     from .runtime import Emulator
 
     emulator = Emulator(load)
@@ -112,6 +112,8 @@ def serve(load, host: str, bind_port: int, access_log: bool) -> int:
 
 
 async def run_server(emulator, host: str, bind_port: int, access_log: bool) -> int:
+    from .connections import DescriptorGuard
+
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(DescriptorGuard())
     try:

@@ -6,12 +6,10 @@ gcloud users expect) < command-line flags.
 
 from __future__ import annotations
 
-import configparser
 import hashlib
 import os
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +101,8 @@ def embedded_default() -> str:
     source_tree = Path(__file__).resolve().parent.parent / "config" / "default.yaml"
     if source_tree.is_file():
         return source_tree.read_text(encoding="utf-8")
+    from importlib import resources  # tempfile, shutil, zipfile: only for a wheel install
+
     bundled = resources.files("gce_metadata_emulator.bundled_config")
     return (bundled / "default.yaml").read_text("utf-8")
 
@@ -229,6 +229,8 @@ def project_from_environment(environ: dict[str, str] | os._Environ) -> tuple[str
     for var in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"):
         if environ.get(var):
             return environ[var], f"${var}"
+    import configparser
+
     folder = Path(environ.get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud")
     name = environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME")
     try:

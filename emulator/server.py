@@ -181,7 +181,7 @@ class MetadataServer:
             return text(200, "ok")
         public = tokens_http.PUBLIC_ROUTES.get(path)
         if public is not None:
-            return public(request, self.tokens)
+            return await public(request, self.tokens)
         if path.startswith(admin.PREFIX):
             refused = admin.reachable(request, self.admin_reach)
             if refused is not None:

@@ -59,7 +59,7 @@ def base_url(request: web.BaseRequest) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-def discovery(request: web.BaseRequest, service: TokenService) -> web.Response:
+async def discovery(request: web.BaseRequest, service: TokenService) -> web.Response:
     """OpenID discovery for the local signer, so verifiers find the JWKS as they do Google's."""
     base = base_url(request)
     doc = {"issuer": "https://accounts.google.com",
@@ -73,12 +73,13 @@ def discovery(request: web.BaseRequest, service: TokenService) -> web.Response:
     return document(doc, **CACHEABLE)
 
 
-def jwks(request: web.BaseRequest, service: TokenService) -> web.Response:
-    return document({"keys": [service.signer.jwk]}, **CACHEABLE)
+async def jwks(request: web.BaseRequest, service: TokenService) -> web.Response:
+    signer = await service.signing.get()
+    return document({"keys": [signer.jwk]}, **CACHEABLE)
 
 
-def certs(request: web.BaseRequest, service: TokenService) -> web.Response:
-    signer = service.signer
+async def certs(request: web.BaseRequest, service: TokenService) -> web.Response:
+    signer = await service.signing.get()
     return document({signer.key_id: signer.certificate_pem}, **CACHEABLE)
 
 

@@ -24,8 +24,9 @@ from google.oauth2 import service_account
 
 from ..config import ServiceAccount
 from ..redact import redact, summary
-from .adc import Adc, Caller
+from .adc import Adc
 from .cache import Token, checked
+from .caller import Caller
 from .errors import TokenError, permission, unavailable
 
 log = logging.getLogger("gce_metadata_emulator.iam")

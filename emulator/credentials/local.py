@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
-import secrets
 import time
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from google.auth import crypt, jwt
 from .errors import TokenError
 
 ISSUER = "https://accounts.google.com"
-ACCESS_TOKEN_PREFIX = "ya29.LOCAL-EMULATOR-TOKEN."
 
 
 def unique_id(email: str) -> str:
@@ -55,9 +53,6 @@ class LocalSigner:
             raise ValueError(f"cannot read the signing key {path}: {exc.strerror}") from None
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{path} is not an unencrypted PEM RSA private key ({exc})") from None
-
-    def access_token(self, lifetime: int) -> tuple[str, float]:
-        return ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(48), time.time() + lifetime
 
     def id_token(self, email: str, audience: str, extra: dict | None,
                  lifetime: int = 3600) -> tuple[str, float]:

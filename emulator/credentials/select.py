@@ -10,9 +10,8 @@ from pathlib import Path
 
 from ..config import ConfigError, ServiceAccount, Settings
 from . import adc as adc_files
-from .iam import ImpersonateUpstream
-from .local import LocalSigner
 from .service import LocalUpstream, TokenService
+from .signing import Signing
 
 log = logging.getLogger("gce_metadata_emulator")
 NO_ADC = ("no Application Default Credentials were found (GOOGLE_APPLICATION_CREDENTIALS is "
@@ -51,29 +50,36 @@ def resolve(settings: Settings,
     return settings, found
 
 
-def signer_for(settings: Settings) -> LocalSigner:
-    """The configured signing key (a path relative to the config file), else a new key."""
+def signing_for(settings: Settings) -> Signing:
+    """The configured signing key (a path relative to the config file), read and checked at
+    start; else a new key, made when first needed."""
     if settings.emulator.signing_key is None:
-        return LocalSigner()
+        return Signing()
+    from .local import LocalSigner
+
     path = Path(settings.emulator.signing_key).expanduser()
     if not path.is_absolute() and settings.path is not None:
         path = settings.path.parent / path
     try:
-        return LocalSigner.from_file(path)
+        return Signing(LocalSigner.from_file(path))
     except ValueError as exc:
         raise ConfigError(settings.source, "emulator.signing-key", str(exc)) from None
 
 
 def token_service(settings: Settings, found: adc_files.Adc | None) -> TokenService:
-    signer = signer_for(settings)
+    """The service for the mode resolve() chose; google-auth and the IAM client are imported
+    only when tokens are real."""
+    signing = signing_for(settings)
     if found is None:
-        return TokenService(settings, LocalUpstream(signer), signer)
+        return TokenService(settings, LocalUpstream(signing), signing)
+    from .caller import Caller
+    from .iam import ImpersonateUpstream
+
     endpoints = settings.emulator.endpoints
     try:
-        caller = adc_files.Caller(found, endpoints["oauth2-token"],
-                                  settings.emulator.upstream_timeout)
+        caller = Caller(found, endpoints["oauth2-token"], settings.emulator.upstream_timeout)
     except adc_files.AdcError as exc:
         raise ConfigError(settings.source, "emulator.credentials", str(exc)) from None
     upstream = ImpersonateUpstream(caller, endpoints["iam-credentials"],
                                    settings.emulator.upstream_timeout)
-    return TokenService(settings, upstream, signer)
+    return TokenService(settings, upstream, signing)

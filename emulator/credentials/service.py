@@ -13,7 +13,7 @@ from ..config import ServiceAccount, Settings
 from ..defaults import accounts_of, instance_identity
 from .cache import Token, TokenCache
 from .errors import TokenError
-from .local import LocalSigner
+from .signing import Signing, local_access_token
 
 
 class Upstream(Protocol):
@@ -31,24 +31,25 @@ class LocalUpstream:
 
     name = "local"
 
-    def __init__(self, signer: LocalSigner) -> None:
-        self.signer = signer
+    def __init__(self, signing: Signing) -> None:
+        self.signing = signing
 
     async def access_token(self, account: ServiceAccount, scopes: tuple[str, ...],
                            lifetime: int) -> Token:
-        return Token(*self.signer.access_token(lifetime))
+        return Token(*local_access_token(lifetime))
 
     async def id_token(self, account: ServiceAccount, audience: str, full: bool,
                        claims: dict) -> Token:
         """Signed on the loop (0.5 ms): a signing thread would wait for the GIL from a busy
         loop for longer than the signature takes (measured with bench/bench_soak.py)."""
-        return Token(*self.signer.id_token(account.email, audience, claims))
+        signer = await self.signing.get()
+        return Token(*signer.id_token(account.email, audience, claims))
 
 
 class TokenService:
-    def __init__(self, settings: Settings, upstream: Upstream, signer: LocalSigner) -> None:
+    def __init__(self, settings: Settings, upstream: Upstream, signing: Signing) -> None:
         self.upstream = upstream
-        self.signer = signer
+        self.signing = signing  # the local key: local ID tokens, and the JWKS that verify them
         self.started = int(time.time())
         self.cache = TokenCache(settings.emulator.token_refresh_margin,
                                 settings.emulator.token_cache_size)
