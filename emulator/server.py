@@ -130,8 +130,13 @@ class MetadataServer:
             rendered = self.store.snapshot.render(path, query.recursive, query.alt)
             if rendered is None:
                 return not_found(request)
-            if rendered.computed is not None:
-                return await tokens_http.respond(request, self.tokens, rendered.computed)
+            computed = rendered.computed
+            if computed is not None:
+                if computed.kind == "token" and query is PLAIN and request.method == "GET":
+                    token = self.tokens.cached_access_token(computed.account)
+                    if token is not None:  # the hot path: answered without an await
+                        return tokens_http.access_reply(token)
+                return await tokens_http.respond(request, self.tokens, computed)
             if request.method not in ("GET", "HEAD"):
                 return method_not_allowed()
             if query.wait and rendered.location is None:

@@ -93,6 +93,14 @@ class TokenCache:
                 return cached
             raise
 
+    def peek(self, key: Hashable) -> Token | None:
+        """The cached token if it is served as it is (not due for a refresh), else None."""
+        cached = self._tokens.get(key)
+        if cached is not None and self.clock() < cached.expiry - self.margin - REFRESH_AHEAD:
+            self._tokens.move_to_end(key)
+            return cached
+        return None
+
     def __len__(self) -> int:
         return len(self._tokens)
 
