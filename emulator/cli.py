@@ -1,4 +1,4 @@
-"""Command line: `serve` (the default), `env-init`, `doctor`.
+"""Command line: the commands, their flags, and dispatch. `serve` runs when no command is given.
 
 Exit status 2 for anything the user must fix before starting (a flag, the config file, missing
 credentials the config demands), with one message and no traceback.
@@ -7,164 +7,190 @@ credentials the config demands), with one message and no traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
+import difflib
 import logging
-import signal
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
-from . import config
+from . import __version__, config
 from .config import ConfigError, Settings
-from .defaults import accounts_of
 
-COMMANDS = ("serve", "env-init", "doctor")
-log = logging.getLogger("gce_metadata_emulator")
+PROG = "gce-metadata-emulator"
+HOST_ENV, PORT_ENV = "GCE_METADATA_EMULATOR_HOST", "GCE_METADATA_EMULATOR_PORT"
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
-        prog="gce-metadata-emulator",
-        description="A local emulator of the Google Compute Engine metadata server.")
-    sub = top.add_subparsers(dest="command", metavar="{serve,env-init,doctor}")
-    for name, help_text in (
-        ("serve", "serve the metadata server (what runs when no command is given)"),
-        ("env-init", "print export lines that point clients at the emulator; eval them"),
-        ("doctor", "check the developer's ADC and the configured accounts' impersonation"),
-    ):
-        cmd = sub.add_parser(name, help=help_text, description=help_text)
-        cmd.add_argument("--config", type=Path, metavar="FILE",
-                         help="YAML config (default: the embedded config/default.yaml)")
-        cmd.add_argument("--project", metavar="ID", help="project id (overrides the config)")
-        cmd.add_argument("--service-account", metavar="EMAIL",
-                         help="the default service account (overrides the config's first)")
-        if name in ("serve", "env-init"):
-            cmd.add_argument("--host", default="127.0.0.1",
-                             help="address to bind (default 127.0.0.1; 0.0.0.0 in a container)")
-            cmd.add_argument("--port", type=port, default=8080,
-                             help="port to bind (default 8080; 0 takes a free port)")
-        cmd.add_argument("--log-level", default="info",
-                         choices=("debug", "info", "warning", "error"),
-                         help="log verbosity on stderr (debug adds an access log)")
-    return top
+class Parser(argparse.ArgumentParser):
+    """Errors as one line that says what to do, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message}; see `{self.prog} --help`")
+
+
+def fail(message: str) -> NoReturn:
+    print(f"{PROG}: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def port(value: str) -> int:
-    if not value.isdigit() or int(value) > 65535:
+    if not value.isascii() or not value.isdigit() or int(value) > 65535:
         raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0 to 65535)")
     return int(value)
 
 
+def env_port() -> int:
+    value = os.environ.get(PORT_ENV)
+    if not value:
+        return 8080
+    try:
+        return port(value)
+    except argparse.ArgumentTypeError as exc:
+        fail(f"${PORT_ENV}: {exc}")
+
+
+def config_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--config", type=Path, metavar="FILE",
+                     help="YAML config (default: the embedded config/default.yaml)")
+    cmd.add_argument("--project", metavar="ID", help="project id (over the config's)")
+    cmd.add_argument("--service-account", metavar="EMAIL",
+                     help="the default service account (before the config's)")
+
+
+def address_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--host", default=os.environ.get(HOST_ENV) or "127.0.0.1",
+                     help=f"address to bind (default 127.0.0.1, or ${HOST_ENV}; 0.0.0.0 in a "
+                     "container)")
+    cmd.add_argument("--port", type=port, default=env_port(),
+                     help=f"port to bind (default 8080, or ${PORT_ENV}; 0 takes a free port)")
+
+
+def log_option(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--log-level", default="info",
+                     choices=("debug", "info", "warning", "error"),
+                     help="log verbosity on stderr (debug adds an access log)")
+
+
+def serve_options(cmd: argparse.ArgumentParser) -> None:
+    config_options(cmd)
+    address_options(cmd)
+    log_option(cmd)
+    cmd.add_argument("--loop", default="auto", choices=("auto", "asyncio", "uvloop"),
+                     help="event loop: auto uses uvloop when installed "
+                     "(pip install gce-metadata-emulator[speed])")
+
+
+def env_init_options(cmd: argparse.ArgumentParser) -> None:
+    config_options(cmd)
+    address_options(cmd)
+
+
+def doctor_options(cmd: argparse.ArgumentParser) -> None:
+    config_options(cmd)
+
+
+def health_options(cmd: argparse.ArgumentParser) -> None:
+    address_options(cmd)
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "serve": ("serve the metadata server (the default command)", serve_options),
+    "env-init": ("print export lines that point clients at the emulator; eval them",
+                 env_init_options),
+    "doctor": ("say which tokens `serve` would mint, and check impersonation if they are real",
+               doctor_options),
+    "health": ("exit 0 if an emulator answers at --host/--port (a container health check)",
+               health_options),
+}
+
+
+def parsers() -> tuple[Parser, dict[str, Parser]]:
+    top = Parser(prog=PROG, add_help=False)
+    top.add_argument("-h", "--help", action="store_true")
+    top.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = top.add_subparsers(dest="command", parser_class=Parser)
+    commands = {}
+    for name, (help_text, options) in COMMANDS.items():
+        commands[name] = sub.add_parser(name, help=help_text, description=help_text)
+        options(commands[name])
+    return top, commands
+
+
+def top_help(commands: dict[str, Parser]) -> str:
+    width = max(map(len, COMMANDS))
+    listed = "\n".join(f"  {name:<{width}}  {text}" for name, (text, _) in COMMANDS.items())
+    serve = commands["serve"].format_help().split("options:\n", 1)[1]
+    return (f"usage: {PROG} [COMMAND] [OPTIONS]\n\n"
+            "A local emulator of the Google Compute Engine metadata server.\n\n"
+            f"commands:\n{listed}\n\n"
+            f"serve options (also without the word serve: `{PROG} --port 9000`):\n{serve}\n"
+            f"  --version             print the version and exit\n\n"
+            f"`{PROG} COMMAND --help` lists a command's options; README.md has examples.\n")
+
+
+def unknown(words: list[str], command: str, cmd: Parser) -> NoReturn:
+    flags = sorted({s for action in cmd._actions for s in action.option_strings
+                    if s.startswith("--")})
+    close = difflib.get_close_matches(words[0].split("=")[0], flags, n=1)
+    fail(f"unknown {'flag' if words[0].startswith('-') else 'argument'} {words[0]!r} for "
+         f"{command}{f' (did you mean {close[0]}?)' if close else ''}; its flags: "
+         + ", ".join(flags))
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    top, commands = parsers()
+    if argv and argv[0] in ("-h", "--help", "--version"):
+        args = top.parse_args(argv[:1])
+        print(top_help(commands), end="")
+        raise SystemExit(0)
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+        fail(f"unknown command {argv[0]!r}{f' (did you mean {close[0]}?)' if close else ''}; "
+             f"commands: {', '.join(COMMANDS)}")
+    if not argv or argv[0] not in COMMANDS:
+        argv = ["serve", *argv]
+    args, extra = top.parse_known_args(argv)
+    if extra:
+        unknown(extra, args.command, commands[args.command])
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
-        argv.insert(0, "serve")
-    args = parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    args = parse(list(sys.argv[1:] if argv is None else argv))
+    logging.basicConfig(level=getattr(args, "log_level", "warning").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args)
+    except ConfigError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "health":
+        from .serving import health
+
+        return health(args.host, args.port)
 
     def load() -> Settings:
         return config.load(args.config, project=args.project,
                            service_account=args.service_account)
 
-    try:
-        if args.command == "env-init":
-            load()
-            print(env_lines(client_address(args.host, args.port)))
-            return 0
-        if args.command == "doctor":
-            from .doctor import run
+    if args.command == "env-init":
+        from .serving import client_address, env_lines
 
-            return run(load())
-        return serve(load, args.host, args.port, args.log_level == "debug")
-    except ConfigError as exc:
-        print(f"gce-metadata-emulator: {exc}", file=sys.stderr)
-        return 2
+        if args.port == 0:
+            fail("env-init needs the port the emulator listens on, and --port 0 picks one only "
+                 f"when serving; give that port, or run a command against an emulator on a "
+                 f"free port with `{PROG} exec -- COMMAND`")
+        load()
+        print(env_lines(client_address(args.host, args.port)))
+        return 0
+    if args.command == "doctor":
+        from .doctor import run as doctor
 
+        return doctor(load())
+    from .serving import serve
 
-def client_address(host: str, bound_port: int) -> str:
-    """host:port a client on this machine uses; a wildcard bind is reached on loopback."""
-    if host in ("0.0.0.0", "", "::"):
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{bound_port}"
-
-
-def env_lines(address: str) -> str:
-    return "\n".join(f"export {var}={address}" for var in (
-        "GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT")) + \
-        "\nexport GCE_METADATA_MTLS_MODE=none"
-
-
-def serve(load, host: str, bind_port: int, access_log: bool) -> int:
-    from .connections import raise_descriptor_limit
-    from .runtime import Emulator
-
-    emulator = Emulator(load)
-    raise_descriptor_limit()
-    try:
-        return asyncio.run(run_server(emulator, host, bind_port, access_log))
-    except OSError as exc:
-        print(f"gce-metadata-emulator: cannot listen on {host}:{bind_port}: {exc.strerror}; "
-              "pick another --port (0 takes a free one)", file=sys.stderr)
-        return 1
-
-
-async def run_server(emulator, host: str, bind_port: int, access_log: bool) -> int:
-    from .connections import DescriptorGuard
-
-    loop = asyncio.get_running_loop()
-    loop.set_exception_handler(DescriptorGuard())
-    try:
-        bound = await emulator.listen(
-            host, bind_port, logging.getLogger("aiohttp.access") if access_log else None)
-        gc.freeze()  # what start-up built lives as long as the process: no GC rescans it
-        address = client_address(host, bound)
-        exposed = emulator.tokens.mode != "local" and not is_loopback_bind(host)
-        print(banner(emulator.settings, emulator.tokens.mode, address, exposed), flush=True)
-        warn_about_tokens(emulator.settings, emulator.tokens.mode, host)
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        log.info("shutting down")
-    finally:
-        await emulator.close()
-    return 0
-
-
-def is_loopback_bind(host: str) -> bool:
-    from .admin import is_loopback
-
-    return host == "localhost" or is_loopback(host or "0.0.0.0")
-
-
-def banner(settings: Settings, mode: str, address: str, exposed: bool = False) -> str:
-    accounts = ", ".join(a.email for a in accounts_of(settings))
-    return (f"gce-metadata-emulator serving http://{address}/computeMetadata/v1/ "
-            f"(project {settings.project_id}, tokens: {mode} for {accounts}); clients need: "
-            + " ".join(f"{var}={address}" for var in
-                       ("GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT"))
-            + ("  !! REAL TOKENS ARE SERVED TO THE NETWORK !!" if exposed else ""))
-
-
-def warn_about_tokens(settings: Settings, mode: str, host: str) -> None:
-    accounts = ", ".join(a.email for a in accounts_of(settings))
-    if mode != "local" and not is_loopback_bind(host):
-        log.warning("REAL TOKENS ON THE NETWORK: bound to %s, so anything that reaches this "
-                    "port gets access and ID tokens of %s, minted with YOUR credentials. Bind "
-                    "127.0.0.1 (or publish the container port on 127.0.0.1 only) unless that "
-                    "is what you want", host, accounts)
-    if mode == "local":
-        log.warning("LOCAL TOKENS: access and ID tokens are minted by the emulator itself and "
-                    "are NOT accepted by Google APIs; accounts: %s. For real tokens, run "
-                    "`gcloud auth application-default login` and set emulator.credentials: "
-                    "impersonate", accounts)
-    else:
-        log.info("tokens are real: impersonating %s with your Application Default "
-                 "Credentials (%s)", accounts, mode)
-    if settings.project_id_from == "placeholder":
-        log.warning("no project configured: serving the placeholder project %r; set "
-                    "project.project-id, --project or GOOGLE_CLOUD_PROJECT",
-                    settings.project_id)
+    return serve(load, args.host, args.port, args.log_level == "debug", args.loop)

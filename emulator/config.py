@@ -169,15 +169,19 @@ def parse(
     else:
         project_id, project_from = project_from_environment(environ)
     if not PROJECT.match(project_id):
-        check.fail("project.project-id", f"{shown(project_id)} is not a project id (6 to 30 "
-                   "characters: lowercase letters, digits, hyphens; starting with a letter)")
+        said = (f"{shown(project_id)} is not a project id (6 to 30 characters: lowercase "
+                "letters, digits, hyphens; starting with a letter)")
+        if project_from == source:
+            check.fail("project.project-id", said)
+        raise ConfigError(project_from, "", said)  # the flag, the variable, the gcloud config
     numeric = check.uint(proj.get("numeric-project-id", derived_number(project_id, 12)),
                          "project.numeric-project-id", bits=63)
 
     accounts = check.accounts(doc.get("service-accounts"))
     if service_account:
         if not EMAIL.match(service_account):
-            check.fail("--service-account", f"{shown(service_account)} is not an email address")
+            raise ConfigError("--service-account", "", f"{shown(service_account)} is not an "
+                              "email address")
         accounts = (ServiceAccount(service_account), *[a for a in accounts
                                                        if a.email != service_account])
 

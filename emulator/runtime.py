@@ -2,8 +2,8 @@
 
 A valid edit of the config file replaces the tree (waking the watchers of what changed) and
 the token service's accounts; an invalid edit keeps everything as it was and logs one line
-saying why. The file is read only once it has stopped changing (an editor or `cat >` may
-write it in several steps), and read and checked in a thread, so a hostile or huge file never
+saying why. watch.py sees an edit only once it is complete (an editor or `cat >` may write
+in several steps); the file is read and checked in a thread, so a hostile or huge file never
 stalls serving. Nothing a file contains ends the watch.
 """
 
@@ -13,7 +13,6 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 from aiohttp import web
 
@@ -21,14 +20,12 @@ from .config import ConfigError, Settings
 from .connections import Server
 from .credentials.select import resolve, token_service
 from .defaults import build_tree
-from .files import signature
 from .hosts import HostGuard
 from .server import MetadataServer
 from .store import Store
+from .watch import watch
 
 log = logging.getLogger("gce_metadata_emulator")
-WATCH_INTERVAL = 0.25
-SETTLE = 0.1  # a file is read once unchanged for this long
 
 
 class Emulator:
@@ -59,7 +56,7 @@ class Emulator:
     async def start(self) -> None:
         path = self.settings.path
         if path is not None and self.settings.emulator.watch_config:
-            self._watch_task = asyncio.create_task(self._watch(path))
+            self._watch_task = asyncio.create_task(watch(path, self.reload))
 
     async def listen(self, host: str, port: int,
                      access_log: logging.Logger | None = None) -> int:
@@ -103,31 +100,3 @@ class Emulator:
             return False
         self.apply(*prepared)
         return True
-
-    async def _watch(self, path: Path) -> None:
-        """Checks the file's identity a few times a second: cheap, and it catches editors
-        that write in place and those that rename a new file over the old one."""
-        seen = signature(path)
-        while True:
-            await asyncio.sleep(WATCH_INTERVAL)
-            try:
-                now = signature(path)
-                if now is None or now == seen:
-                    continue
-                seen = await settled(path, now)
-                if seen is not None:
-                    await self.reload()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("config watch: unexpected error; still watching %s", path)
-
-
-async def settled(path: Path, now: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
-    """The file's signature once it has stayed the same for SETTLE seconds."""
-    while True:
-        await asyncio.sleep(SETTLE)
-        later = signature(path)
-        if later == now:
-            return now
-        now = later

@@ -81,7 +81,11 @@ async def test_overrides_survive_a_reload_and_can_be_reset(make_client, tmp_path
 async def test_stats(client):
     stats = await (await client.get("/emulator/v1/stats")).json()
     assert stats == {"watchers": 0, "token_mode": "local", "upstream_calls": 0,
-                     "cached_tokens": 0}
+                     "local_mints": 0, "cached_tokens": 0}
+    await client.get(V1 + "instance/service-accounts/default/token", headers=FLAVOR)
+    stats = await (await client.get("/emulator/v1/stats")).json()
+    # a local token is a mint, not a call to Google
+    assert (stats["upstream_calls"], stats["local_mints"], stats["cached_tokens"]) == (0, 1, 1)
 
 
 async def test_token_and_identity_cannot_be_forged(client):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+
+import pytest
 
 from tests.conftest import CLI, ROOT, clean_env
 
@@ -94,3 +97,97 @@ def test_installed_under_a_name_that_cannot_collide(tmp_path):
     elsewhere = subprocess.run([sys.executable, "-c", "import emulator"], capture_output=True,
                                text=True, timeout=30, cwd=ROOT.parent, env=clean_env())
     assert "No module named 'emulator'" in elsewhere.stderr
+
+
+def test_version_and_top_level_help():
+    from gce_metadata_emulator import __version__
+
+    done = cli("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"gce-metadata-emulator {__version__}"
+    done = cli("--help")
+    assert done.returncode == 0
+    for word in ("serve", "env-init", "doctor", "health", "--port", "--config", "--host",
+                 "--project", "--service-account", "--log-level", "--loop", "--version"):
+        assert word in done.stdout, word
+
+
+def test_unknown_flags_and_commands_name_the_valid_ones():
+    done = cli("--frobnicate")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "unknown flag '--frobnicate' for serve" in done.stderr
+    assert "--config, --help, --host, --log-level, --loop, --port" in done.stderr
+    assert "did you mean --port?" in cli("--prot", "9000").stderr
+    assert "did you mean --project?" in cli("doctor", "--port", "1").stderr
+    done = cli("sever")
+    assert done.returncode == 2 and "unknown command 'sever' (did you mean serve?)" in done.stderr
+
+
+def test_a_bad_flag_value_is_blamed_on_the_flag(tmp_path):
+    done = cli("--project", "X", "--port", "0")
+    assert done.returncode == 2
+    assert done.stderr.startswith("gce-metadata-emulator: --project: 'X' is not a project id")
+    assert "embedded" not in done.stderr
+    done = cli("--service-account", "nobody", "--port", "0")
+    assert done.stderr.startswith("gce-metadata-emulator: --service-account: 'nobody' is not")
+    done = cli("env-init", env=clean_env(GOOGLE_CLOUD_PROJECT="Bad"))
+    assert done.stderr.startswith("gce-metadata-emulator: $GOOGLE_CLOUD_PROJECT: 'Bad' is not")
+
+
+def test_a_host_that_cannot_be_bound_names_host():
+    done = cli("--host", "203.0.113.7", "--port", "0")  # TEST-NET-3: on no interface here
+    assert done.returncode == 1
+    assert "--host 203.0.113.7 is not an address of this machine" in done.stderr
+    assert "--port" not in done.stderr
+    done = cli("--host", "no-such-host.invalid", "--port", "0")
+    assert done.returncode == 1 and "--host 'no-such-host.invalid' is not a name" in done.stderr
+
+
+def test_env_init_refuses_port_0():
+    done = cli("env-init", "--port", "0")
+    assert done.returncode == 2 and "--port 0 picks one only when serving" in done.stderr
+    assert done.stdout == ""
+
+
+def test_health_command(start_emulator):
+    emulator = start_emulator()
+    host, port = emulator.address.split(":")
+    assert cli("health", "--host", host, "--port", port).returncode == 0
+    assert cli("health", env=clean_env(GCE_METADATA_EMULATOR_HOST=host,
+                                       GCE_METADATA_EMULATOR_PORT=port)).returncode == 0
+    emulator.stop()
+    done = cli("health", "--host", host, "--port", port)
+    assert done.returncode == 1 and "no emulator answers" in done.stderr
+
+
+@pytest.mark.parametrize(("config", "adc", "code", "said"), [
+    ("", False, 0, "local: no Application Default Credentials on this machine; that needs "
+     "nothing. For real tokens: `gcloud auth application-default login`"),
+    ("emulator:\n  credentials: local\n", True, 0,
+     "local, as the config asks; this needs nothing"),
+    ("emulator:\n  credentials: auto\n", True, 0,
+     "local: ADC found but no service account to impersonate"),
+    ("emulator:\n  credentials: impersonate\nservice-accounts: [a@b.iam.gserviceaccount.com]\n",
+     False, 1, "FAIL"),
+])
+def test_doctor_speaks_for_the_mode_serve_would_use(tmp_path, config, adc, code, said):
+    path = tmp_path / "c.yaml"
+    path.write_text("project: {project-id: acme-dev}\n" + config)
+    env = clean_env()
+    if adc:
+        (tmp_path / "adc.json").write_text(json.dumps({
+            "type": "authorized_user", "client_id": "x", "client_secret": "y",
+            "refresh_token": "z"}))
+        env["GOOGLE_APPLICATION_CREDENTIALS"] = str(tmp_path / "adc.json")
+    done = cli("doctor", "--config", str(path), env=env)
+    assert done.returncode == code, done.stdout + done.stderr
+    assert said in done.stdout
+    if "credentials: local" in config:
+        assert "set emulator.credentials" not in done.stdout  # what the config already says
+    assert "real: impersonated" not in done.stdout  # no ADC that serve would use here
+
+
+def test_doctor_sample_in_readme_is_what_it_prints():
+    done = cli("doctor")
+    readme = (ROOT / "README.md").read_text()
+    for line in done.stdout.splitlines():
+        assert line in readme, line

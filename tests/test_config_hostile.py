@@ -192,11 +192,13 @@ async def test_the_watch_outlives_a_bad_edit_and_serves_the_next(make_client, tm
     await wait_for(client, "instance/name", b"after-bad")
 
 
-async def test_a_half_written_file_is_never_served(make_client, tmp_path):
+@pytest.mark.parametrize("notify", [True, False], ids=["inotify", "polling"])
+async def test_a_half_written_file_is_never_served(make_client, tmp_path, monkeypatch, notify):
+    if not notify:
+        monkeypatch.setattr("gce_metadata_emulator.watch.inotify_for", lambda path: None)
     client, _ = await make_client()
     path = tmp_path / "config.yaml"
     full = EXAMPLE.read_text().replace("name: dev-vm", "name: whole-file")
-    half = "instance:\n  name: half-written\n"  # valid YAML: only waiting tells it apart
     seen: set[bytes] = set()
 
     async def watch() -> None:
@@ -207,10 +209,15 @@ async def test_a_half_written_file_is_never_served(make_client, tmp_path):
 
     watcher = asyncio.create_task(watch())
     try:
-        for _ in range(12):  # a slow writer: the file changes every 50 ms for 600 ms
-            path.write_text(half)
-            await asyncio.sleep(0.05)
-        path.write_text(full)
+        with path.open("w") as writer:  # one writer, in steps, 50 ms apart for 600 ms
+            writer.write("instance:\n  name: half-written\n")  # valid YAML on its own
+            for _ in range(12):
+                writer.flush()
+                await asyncio.sleep(0.05)
+                writer.write("\n")
+            writer.seek(0)
+            writer.truncate()
+            writer.write(full)
         await wait_for(client, "instance/name", b"whole-file")
     finally:
         watcher.cancel()

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from gce_metadata_emulator.credentials.cache import Token, TokenCache
 from gce_metadata_emulator.server import GUEST_KEYS_LIMIT
 from gce_metadata_emulator.store import Store
@@ -231,11 +233,13 @@ async def test_a_hanging_wait_for_change_is_not_idle(make_client):
     assert resp.status == 200 and time.monotonic() - started >= 2.9
 
 
-def test_running_out_of_descriptors_degrades_and_recovers(tmp_path):
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_running_out_of_descriptors_degrades_and_recovers(loop):
     def few_descriptors() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
-    proc = subprocess.Popen([*CLI, "--host", "127.0.0.1", "--port", "0"], cwd=ROOT,
+    proc = subprocess.Popen([*CLI, "--host", "127.0.0.1", "--port", "0", "--loop", loop],
+                            cwd=ROOT,
                             env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, preexec_fn=few_descriptors)
     try:
@@ -267,7 +271,8 @@ def test_running_out_of_descriptors_degrades_and_recovers(tmp_path):
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     complaints = [line for line in err.splitlines() if "out of file descriptors" in line]
-    assert 1 <= len(complaints) <= 2, err[-2000:]
+    # asyncio's accept loop says so once every 5 s; libuv (uvloop) copes silently
+    assert (1 if loop == "asyncio" else 0) <= len(complaints) <= 2, err[-2000:]
     assert "Traceback" not in err
 
 

@@ -80,7 +80,10 @@ class TokenService:
         self.cache.size = settings.emulator.token_cache_size
 
     def stats(self) -> dict:
-        return {"token_mode": self.mode, "upstream_calls": self.cache.fetches,
+        """Tokens minted by IAM are upstream calls; local ones are not."""
+        local = self.mode == "local"
+        return {"token_mode": self.mode, "upstream_calls": 0 if local else self.cache.fetches,
+                "local_mints": self.cache.fetches if local else 0,
                 "cached_tokens": len(self.cache)}
 
     def account(self, email: str) -> ServiceAccount:
