@@ -1,7 +1,8 @@
-"""Tokens: cached `token` GET throughput against a bare aiohttp app (one run, one load
-generator), and a cold burst of 500 concurrent requests over 5 scope sets, which must make
-exactly 5 upstream calls. IAM is the tests' fake Google on loopback, with an added delay
-that stands for IAM's own latency.
+"""Tokens: a cached `token` GET against a plain leaf of the same emulator, on each event loop
+(target: at least 0.97x the leaf's throughput); cached `token` throughput against a bare
+aiohttp app (one run, one load generator); and a cold burst of 500 concurrent requests over 5
+scope sets, which must make exactly 5 upstream calls. IAM is the tests' fake Google on
+loopback, with an added delay that stands for IAM's own latency.
 
     python bench/bench_tokens.py [--seconds 5] [--connections 64] [--iam-delay-ms 100]
 """
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from common import FLAVOR, ROOT, arguments, compare, emulator
+from common import FLAVOR, ROOT, arguments, compare, emulator, generator_name, load
 
 sys.path.insert(0, str(ROOT))
 from tests import fake_google
@@ -56,10 +57,48 @@ async def cold_burst(emu, fake, requests: int, scope_sets: int) -> None:
           f"{max(fake.latencies) * 1000:.0f} ms")
 
 
+LEAF = "/computeMetadata/v1/project/project-id"
+
+
+def token_vs_leaf(seconds: int, connections: int) -> None:
+    """The same emulator (local tokens) answering a leaf and a cached token, alternately."""
+    try:
+        import uvloop  # noqa: F401
+        loops = ["asyncio", "uvloop"]
+    except ImportError:
+        loops = ["asyncio"]
+        print("(uvloop is not installed: pip install '.[speed]' to compare it)")
+    print(f"cached token against a plain leaf, same emulator, {generator_name()}, "
+          f"{connections} connections; rounds of {seconds} s alternating leaf and token, "
+          "each figure the median of 5")
+    for loop in loops:
+        emu = emulator("--config", str(ROOT / "config" / "example.yaml"), "--loop", loop)
+        try:
+            fetch_once(emu.url + TOKEN)  # mint it: the rounds measure the cache
+            pairs = [(load(emu.url + LEAF, seconds, connections),
+                      load(emu.url + TOKEN, seconds, connections)) for _ in range(5)]
+        finally:
+            emu.stop()
+        leaf = statistics.median(p[0].rps for p in pairs)
+        token = statistics.median(p[1].rps for p in pairs)
+        ratio = statistics.median(p[1].rps / p[0].rps for p in pairs)
+        print(f"  {loop:8} leaf {leaf:7.0f} req/s, token {token:7.0f} req/s: ratio {ratio:.2f} "
+              f"(median of the 5 pairs; target >= 0.97) {'PASS' if ratio >= 0.97 else 'FAIL'}")
+
+
+def fetch_once(url: str) -> str:
+    import urllib.request
+
+    request = urllib.request.Request(url, headers=FLAVOR)
+    return urllib.request.urlopen(request, timeout=10).read().decode()
+
+
 def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--iam-delay-ms", type=int, default=100)
     args = parser.parse_args()
+    token_vs_leaf(args.seconds, args.connections)
+    print()
 
     fake = fake_google.FakeGoogle().start()
     fake.granted.add(APP)
@@ -80,10 +119,7 @@ def main() -> None:
                        env={"GOOGLE_APPLICATION_CREDENTIALS": str(adc),
                             "CLOUDSDK_CONFIG": str(folder)})
         try:
-            import urllib.request
-
-            request = urllib.request.Request(emu.url + TOKEN, headers=FLAVOR)
-            body = urllib.request.urlopen(request, timeout=10).read().decode()  # warm
+            body = fetch_once(emu.url + TOKEN)  # warm
             bodies = folder / "bodies.json"
             bodies.write_text(json.dumps({TOKEN: body}))
             compare([TOKEN], {TOKEN: "throughput"}, emu, bodies, args.seconds,

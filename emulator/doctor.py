@@ -85,7 +85,7 @@ async def check_accounts(settings: Settings, found, row: Table) -> int:
                           f"{int(token.expiry - time.time())} s"))
             except TokenError as exc:
                 failures += 1
-                print(row(account.email, "FAIL", exc.message))
+                print(row(account.email, "FAIL", exc.detail))
                 if exc.fix:
                     print(row("", "fix:", exc.fix))
     finally:

@@ -21,7 +21,7 @@ from .credentials.service import TokenService
 from .hosts import HostGuard
 from .responses import forbidden, method_not_allowed, not_found, reply, text
 from .store import DELETE, PathError, Store
-from .tree import TEXT, BadQuery, Rendered
+from .tree import JSON, TEXT, BadQuery, Rendered
 
 log = logging.getLogger("gce_metadata_emulator")
 
@@ -133,9 +133,9 @@ class MetadataServer:
             computed = rendered.computed
             if computed is not None:
                 if computed.kind == "token" and query is PLAIN and request.method == "GET":
-                    token = self.tokens.cached_access_token(computed.account)
-                    if token is not None:  # the hot path: answered without an await
-                        return tokens_http.access_reply(token)
+                    body = self.tokens.cached_access_body(computed.account)
+                    if body is not None:  # the hot path: answered without an await
+                        return reply(200, body, JSON)
                 return await tokens_http.respond(request, self.tokens, computed)
             if request.method not in ("GET", "HEAD"):
                 return method_not_allowed()

@@ -7,7 +7,6 @@ import time
 
 from aiohttp import web
 
-from .credentials.cache import Token
 from .credentials.errors import TokenError
 from .credentials.service import TokenService
 from .responses import document, method_not_allowed, reply, text
@@ -36,14 +35,8 @@ async def access_token(request: web.BaseRequest, service: TokenService,
                        email: str) -> web.Response:
     raw = request.query.get("scopes") if request.query_string else None
     scopes = tuple(s.strip() for s in raw.split(",") if s.strip()) if raw else None
-    return access_reply(await service.access_token(email, scopes))
-
-
-def access_reply(token: Token) -> web.Response:
-    """The token's pre-encoded body with the countdown filled in."""
-    expires_in = max(0, int(token.expiry - time.time()))
-    return reply(200, b"%s%d%s" % (token.access_prefix, expires_in, b',"token_type":"Bearer"}'),
-                 JSON)
+    token = await service.access_token(email, scopes)
+    return reply(200, token.access_body(time.time()), JSON)
 
 
 async def identity(request: web.BaseRequest, service: TokenService, email: str) -> web.Response:

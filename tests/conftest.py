@@ -163,7 +163,7 @@ def impersonating(make_client, fake, tmp_path):
     from tests import impersonation
 
     async def make(adc: dict, accounts: str | None = None, emulator: str = "",
-                   timeout: str = "1s"):
+                   timeout: str = "5s"):
         config, adc_path = impersonation.setup(tmp_path, fake, adc, accounts, emulator, timeout)
         client, _ = await make_client(
             config.read_text(), environ={"GOOGLE_APPLICATION_CREDENTIALS": str(adc_path)})

@@ -51,7 +51,7 @@ def external_account(fake: FakeGoogle, folder: Path) -> dict:
 
 
 def setup(tmp_path: Path, fake: FakeGoogle, adc: dict, accounts: str | None = None,
-          emulator: str = "", timeout: str = "1s") -> tuple[Path, Path]:
+          emulator: str = "", timeout: str = "5s") -> tuple[Path, Path]:
     """(config, ADC file) for an impersonating emulator against the fake Google."""
     adc_path = tmp_path / "adc.json"
     adc_path.write_text(json.dumps(adc))

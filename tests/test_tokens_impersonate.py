@@ -113,7 +113,7 @@ def test_a_passing_iam_fault_is_retried_upstream(start_emulator, fake, tmp_path)
 
 
 def test_an_iam_timeout_is_retried_upstream(start_emulator, fake, tmp_path):
-    emulator = start(start_emulator, *setup(tmp_path, fake, authorized_user()))
+    emulator = start(start_emulator, *setup(tmp_path, fake, authorized_user(), timeout="1s"))
     fake.slow_next("generateAccessToken", 1.5)  # beyond upstream-timeout: 1s
     out = run_client([sys.executable, str(ROOT / "tests/clients/python_access_token.py")],
                      emulator.client_env())
@@ -133,7 +133,7 @@ def test_an_outage_is_a_503_the_client_retries(start_emulator, fake, tmp_path):
 
 
 async def test_iam_timeout_is_a_503(impersonating, fake):
-    client, _ = await impersonating(authorized_user())
+    client, _ = await impersonating(authorized_user(), timeout="1s")
     fake.delay = 2.0
     resp = await client.get(TOKEN, headers=FLAVOR)
     assert resp.status == 503

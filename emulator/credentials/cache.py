@@ -19,7 +19,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -35,12 +35,22 @@ MAX_TOKEN = 16 * 1024
 class Token:
     value: Any
     expiry: float  # epoch seconds
+    _body: list = field(default_factory=lambda: [-1, b""], compare=False, repr=False)
 
     @cached_property
     def access_prefix(self) -> bytes:
         """`{"access_token":"...","expires_in":` encoded once: between two requests for an
         access token only the countdown changes."""
         return b'{"access_token":%s,"expires_in":' % json.dumps(self.value).encode()
+
+    def access_body(self, now: float) -> bytes:
+        """The token endpoint's JSON; the same bytes for every request within a second."""
+        expires_in = max(0, int(self.expiry - now))
+        memo = self._body
+        if memo[0] != expires_in:
+            memo[0], memo[1] = expires_in, b"%s%d%s" % (
+                self.access_prefix, expires_in, b',"token_type":"Bearer"}')
+        return memo[1]
 
 
 def checked(token: Any, now: float, source: str) -> Token:
@@ -93,10 +103,10 @@ class TokenCache:
                 return cached
             raise
 
-    def peek(self, key: Hashable) -> Token | None:
+    def peek(self, key: Hashable, now: float) -> Token | None:
         """The cached token if it is served as it is (not due for a refresh), else None."""
         cached = self._tokens.get(key)
-        if cached is not None and self.clock() < cached.expiry - self.margin - REFRESH_AHEAD:
+        if cached is not None and now < cached.expiry - self.margin - REFRESH_AHEAD:
             self._tokens.move_to_end(key)
             return cached
         return None

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 
 class TokenError(Exception):
-    """`message` is complete for a client (it includes the fix); `fix` is the command alone."""
+    """`message` is complete for a client (it includes the fix); `fix` is the command alone;
+    `detail` is what happened, without the fix (doctor prints the fix on a row of its own)."""
 
-    def __init__(self, status: int, message: str, fix: str | None = None) -> None:
+    def __init__(self, status: int, message: str, fix: str | None = None,
+                 detail: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.fix = fix
+        self.detail = detail or message
 
 
-def permission(message: str, fix: str | None = None) -> TokenError:
-    return TokenError(403, message, fix)
+def permission(message: str, fix: str | None = None, detail: str | None = None) -> TokenError:
+    return TokenError(403, message, fix, detail)
+
+
+def sentence(text: str) -> str:
+    """Text ending in one full stop, whatever upstream ended it with."""
+    return text.rstrip(" .") + "."
 
 
 def unavailable(message: str) -> TokenError:

@@ -27,7 +27,7 @@ from ..redact import redact, summary
 from .adc import Adc
 from .cache import Token, checked
 from .caller import Caller
-from .errors import TokenError, permission, unavailable
+from .errors import TokenError, permission, sentence, unavailable
 
 log = logging.getLogger("gce_metadata_emulator.iam")
 ATTEMPTS = 3
@@ -164,23 +164,24 @@ def iam_error(status: int, raw: bytes, email: str, method: str, adc: Adc,
                          if isinstance(d, dict) and d.get("reason") == "SERVICE_DISABLED"), "")
         project = str(consumer).rsplit("/", 1)[-1] or "YOUR_PROJECT"
         fix = f"gcloud services enable iamcredentials.googleapis.com --project={project}"
-        return permission(f"{said}. Enable the API: {fix}", fix)
+        return permission(f"{sentence(said)} Enable the API: {fix}", fix, sentence(said))
     if status == 400:
         hint = ""
         if "lifetime" in message.lower():
             hint = (" Set emulator.token-lifetime to 3600s or less, or allow longer lifetimes "
                     "with the org policy constraints/iam.allowServiceAccountCredentialLifetime"
                     "Extension.")
-        return TokenError(400, said + "." + hint)
+        return TokenError(400, sentence(said) + hint)
     if status == 404:
         if isinstance(error, dict):  # IAM itself: the account does not exist
-            return permission(f"{said}. The service account {email} does not exist; check "
-                              "its email under service-accounts in the config")
-        return permission(f"{said}. {iam_url} does not look like the IAM Credentials API; "
-                          "check emulator.endpoints.iam-credentials")
+            return permission(f"{sentence(said)} The service account {email} does not exist; "
+                              "check its email under service-accounts in the config")
+        return permission(f"{sentence(said)} {iam_url} does not look like the IAM Credentials "
+                          "API; check emulator.endpoints.iam-credentials")
     if status in (401, 403):
         fix = grant_command(email, adc)
-        return permission(f"{said}. Grant your account the Token Creator role on it: {fix}", fix)
+        return permission(f"{sentence(said)} Grant your account the Token Creator role on it: "
+                          f"{fix}", fix, sentence(said))
     return permission(said)
 
 

@@ -92,11 +92,15 @@ class TokenService:
         except KeyError:
             raise TokenError(404, f"service account {email} is not configured") from None
 
-    def cached_access_token(self, email: str) -> Token | None:
-        """The account's default-scope token when the cache can answer at once: no await,
-        no fetch, for the request every client makes most."""
+    def cached_access_body(self, email: str) -> bytes | None:
+        """The token endpoint's answer for the account's default scopes when the cache can
+        give it at once: no await, no fetch, for the request every client makes most."""
         key = self.default_keys.get(email)
-        return None if key is None else self.cache.peek(key)
+        if key is None:
+            return None
+        now = time.time()
+        token = self.cache.peek(key, now)
+        return None if token is None else token.access_body(now)
 
     async def access_token(self, email: str, scopes: tuple[str, ...] | None) -> Token:
         account = self.account(email)
