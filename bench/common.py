@@ -41,6 +41,11 @@ class Server:
                 return int(line.split()[1])
         return 0
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
