@@ -58,27 +58,60 @@ def config_options(cmd: argparse.ArgumentParser) -> None:
                      help="the default service account (before the config's)")
 
 
-def address_options(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument("--host", default=os.environ.get(HOST_ENV) or "127.0.0.1",
-                     help=f"address to bind (default 127.0.0.1, or ${HOST_ENV}; 0.0.0.0 in a "
-                     "container)")
-    cmd.add_argument("--port", type=port, default=env_port(),
+def address_options(cmd: argparse.ArgumentParser, free_port: bool = False) -> None:
+    """Defaults resolved by bind_address: they depend on the command and on --link-local."""
+    if free_port:
+        cmd.add_argument("--host", help="address to bind (default 127.0.0.1)")
+        cmd.add_argument("--port", type=port, help="port to bind (default: a free port)")
+        return
+    cmd.add_argument("--host", help=f"address to bind (default 127.0.0.1, or ${HOST_ENV}; "
+                     "0.0.0.0 in a container)")
+    cmd.add_argument("--port", type=port,
                      help=f"port to bind (default 8080, or ${PORT_ENV}; 0 takes a free port)")
 
 
-def log_option(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument("--log-level", default="info",
+def log_option(cmd: argparse.ArgumentParser, default: str = "info") -> None:
+    cmd.add_argument("--log-level", default=default,
                      choices=("debug", "info", "warning", "error"),
-                     help="log verbosity on stderr (debug adds an access log)")
+                     help=f"log verbosity on stderr (default {default}; debug adds an access "
+                     "log)")
 
 
-def serve_options(cmd: argparse.ArgumentParser) -> None:
+def serve_options(cmd: argparse.ArgumentParser, for_exec: bool = False) -> None:
     config_options(cmd)
-    address_options(cmd)
-    log_option(cmd)
+    address_options(cmd, free_port=for_exec)
+    log_option(cmd, "warning" if for_exec else "info")
     cmd.add_argument("--loop", default="auto", choices=("auto", "asyncio", "uvloop"),
                      help="event loop: auto uses uvloop when installed "
                      "(pip install gce-metadata-emulator[speed])")
+    cmd.add_argument("--link-local", action="store_true",
+                     help="serve at the real address, 169.254.169.254:80, and make "
+                     "metadata.google.internal resolve to it; undone on exit (needs root)")
+
+
+def exec_options(cmd: argparse.ArgumentParser) -> None:
+    serve_options(cmd, for_exec=True)
+    cmd.usage = f"{PROG} exec [SERVE OPTIONS] -- COMMAND [ARGS...]"
+    cmd.epilog = ("COMMAND runs with GCE_METADATA_HOST, GCE_METADATA_IP, GCE_METADATA_ROOT, "
+                  "GCE_METADATA_MTLS_MODE=none and METADATA_SERVER_DETECTION=assume-present "
+                  "pointing at an emulator on a free loopback port (unless --host/--port "
+                  "say otherwise); exec exits with COMMAND's status.")
+
+
+def bind_address(args: argparse.Namespace) -> tuple[str, int]:
+    """--host and --port, or their defaults: the real address for --link-local, a free
+    loopback port for exec, else $GCE_METADATA_EMULATOR_HOST/PORT or 127.0.0.1:8080."""
+    if getattr(args, "link_local", False):
+        from .linklocal import ADDRESS, PORT
+
+        if args.host is not None or args.port is not None:
+            fail(f"--link-local serves at {ADDRESS}:{PORT}, the real address: drop --host "
+                 "and --port, or drop --link-local")
+        return ADDRESS, PORT
+    if args.command == "exec":
+        return args.host or "127.0.0.1", 0 if args.port is None else args.port
+    return (args.host or os.environ.get(HOST_ENV) or "127.0.0.1",
+            env_port() if args.port is None else args.port)
 
 
 def env_init_options(cmd: argparse.ArgumentParser) -> None:
@@ -102,6 +135,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
                doctor_options),
     "health": ("exit 0 if an emulator answers at --host/--port (a container health check)",
                health_options),
+    "exec": ("run a command against an emulator on a free port, with the variables that "
+             "point clients at it; exit with its status", exec_options),
 }
 
 
@@ -150,9 +185,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
              f"commands: {', '.join(COMMANDS)}")
     if not argv or argv[0] not in COMMANDS:
         argv = ["serve", *argv]
+    command: list[str] = []
+    if argv[0] == "exec" and not {"-h", "--help"} & set(argv[:argv.index("--")]
+                                                        if "--" in argv else argv):
+        if "--" not in argv or argv.index("--") == len(argv) - 1:
+            fail(f"exec needs a command after `--`: {commands['exec'].usage}")
+        argv, command = argv[:argv.index("--")], argv[argv.index("--") + 1:]
     args, extra = top.parse_known_args(argv)
     if extra:
         unknown(extra, args.command, commands[args.command])
+    args.argv = command
     return args
 
 
@@ -168,10 +210,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    host, bind_port = bind_address(args) if hasattr(args, "host") else ("", 0)
     if args.command == "health":
         from .serving import health
 
-        return health(args.host, args.port)
+        return health(host, bind_port)
 
     def load() -> Settings:
         return config.load(args.config, project=args.project,
@@ -180,12 +223,12 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "env-init":
         from .serving import client_address, env_lines
 
-        if args.port == 0:
+        if bind_port == 0:
             fail("env-init needs the port the emulator listens on, and --port 0 picks one only "
                  f"when serving; give that port, or run a command against an emulator on a "
                  f"free port with `{PROG} exec -- COMMAND`")
         load()
-        print(env_lines(client_address(args.host, args.port)))
+        print(env_lines(client_address(host, bind_port)))
         return 0
     if args.command == "doctor":
         from .doctor import run as doctor
@@ -193,4 +236,10 @@ def run(args: argparse.Namespace) -> int:
         return doctor(load())
     from .serving import serve
 
-    return serve(load, args.host, args.port, args.log_level == "debug", args.loop)
+    then = None
+    if args.command == "exec":
+        from .run_command import runner
+
+        then = runner(args.argv)
+    return serve(load, host, bind_port, args.log_level == "debug", args.loop,
+                 link_local=args.link_local, then=then)

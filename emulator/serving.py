@@ -1,5 +1,6 @@
-"""`serve` as a process: bind, print the banner, warn about the tokens, serve until SIGINT or
-SIGTERM; plus what points clients at it (env-init) and the container health check."""
+"""`serve` as a process: bind, print the banner, warn about the tokens, serve until SIGINT,
+SIGTERM or SIGHUP (or, for `exec`, until its command ends); plus what points clients at it
+(env-init, exec) and the container health check."""
 
 from __future__ import annotations
 
@@ -27,9 +28,15 @@ def client_address(host: str, bound_port: int) -> str:
     return f"{host}:{bound_port}"
 
 
+def client_env(address: str) -> dict[str, str]:
+    """What points every client library at the emulator: the address, no mTLS, and no
+    detection probe (Node's gcp-metadata)."""
+    return {**dict.fromkeys(CLIENT_VARIABLES, address), "GCE_METADATA_MTLS_MODE": "none",
+            "METADATA_SERVER_DETECTION": "assume-present"}
+
+
 def env_lines(address: str) -> str:
-    return "\n".join(f"export {var}={address}" for var in CLIENT_VARIABLES) + \
-        "\nexport GCE_METADATA_MTLS_MODE=none"
+    return "\n".join(f"export {var}={value}" for var, value in client_env(address).items())
 
 
 def new_loop(choice: str) -> asyncio.AbstractEventLoop:
@@ -46,18 +53,56 @@ def new_loop(choice: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def serve(load, host: str, bind_port: int, access_log: bool, loop: str = "auto") -> int:
+def serve(load, host: str, bind_port: int, access_log: bool, loop: str = "auto", *,
+          link_local: bool = False, then=None) -> int:
+    """Serve until a stop signal, or, given `then` (an async function of the client address
+    returning an exit status), until it returns. With link_local, the address is set up
+    first and taken down after, whatever ends the serving."""
     from .connections import raise_descriptor_limit
     from .runtime import Emulator
 
     emulator = Emulator(load)
     raise_descriptor_limit()
+    # Until the loop's own handlers are in place, SIGTERM and SIGHUP unwind like Ctrl-C does.
+    for sig in STOP_SIGNALS[1:]:
+        signal.signal(sig, interrupted)
+    setup = None
     try:
+        if link_local:
+            setup = link_local_setup()
         with asyncio.Runner(loop_factory=lambda: new_loop(loop)) as runner:
-            return runner.run(run_server(emulator, host, bind_port, access_log))
+            return runner.run(run_server(emulator, host, bind_port, access_log, then))
     except OSError as exc:
         print(f"gce-metadata-emulator: {bind_error(exc, host, bind_port)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if setup is not None:
+            for left in setup.undo():
+                print(f"gce-metadata-emulator: could not undo: {left}", file=sys.stderr)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def interrupted(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def link_local_setup():
+    """The link-local address and names set up, or SystemExit(2) saying what to do."""
+    from .linklocal import LinkLocal, LinkLocalError
+
+    setup = LinkLocal()
+    try:
+        setup.apply()
+    except LinkLocalError as exc:
+        print(f"gce-metadata-emulator: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    for note in setup.notes:
+        log.info("--link-local: %s (undone when the emulator stops)", note)
+    return setup
 
 
 def bind_error(exc: OSError, host: str, bind_port: int) -> str:
@@ -77,7 +122,7 @@ def bind_error(exc: OSError, host: str, bind_port: int) -> str:
     return f"{where}: {exc.strerror or exc}"
 
 
-async def run_server(emulator, host: str, bind_port: int, access_log: bool) -> int:
+async def run_server(emulator, host: str, bind_port: int, access_log: bool, then=None) -> int:
     from .connections import DescriptorGuard
 
     loop = asyncio.get_running_loop()
@@ -88,10 +133,15 @@ async def run_server(emulator, host: str, bind_port: int, access_log: bool) -> i
         gc.freeze()  # what start-up built lives as long as the process: no GC rescans it
         address = client_address(host, bound)
         exposed = emulator.tokens.mode != "local" and not is_loopback_bind(host)
-        print(banner(emulator.settings, emulator.tokens.mode, address, exposed), flush=True)
+        text = banner(emulator.settings, emulator.tokens.mode, address, exposed,
+                      also_at(host, bound))
         warn_about_tokens(emulator.settings, emulator.tokens.mode, host)
+        if then is not None:  # exec: the command's stdout is not ours to print on
+            log.info("%s", text)
+            return await then(address)
+        print(text, flush=True)
         stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         log.info("shutting down")
@@ -106,11 +156,39 @@ def is_loopback_bind(host: str) -> bool:
     return host == "localhost" or is_loopback(host or "0.0.0.0")
 
 
-def banner(settings: Settings, mode: str, address: str, exposed: bool = False) -> str:
+def also_at(host: str, bound_port: int) -> list[str]:
+    """For a wildcard bind, the other addresses of this machine that clients may use (in a
+    container: its address on the compose network)."""
+    if host not in ("0.0.0.0", "", "::"):
+        return []
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET,
+                                   socket.SOCK_STREAM)
+    except OSError:
+        return []
+    found = dict.fromkeys(info[4][0] for info in infos)
+    return [f"{ip}:{bound_port}" for ip in found if not ip.startswith("127.")]
+
+
+def banner(settings: Settings, mode: str, address: str, exposed: bool = False,
+           also: list[str] | None = None) -> str:
+    from .linklocal import ADDRESS, PORT
+
     accounts = ", ".join(a.email for a in accounts_of(settings))
+    real = f"{ADDRESS}:{PORT}"
+    if address == real:
+        clients = ("clients need no variable: this is the real metadata address "
+                   "(metadata.google.internal)")
+    else:
+        clients = "clients need: " + " ".join(f"{var}={address}" for var in CLIENT_VARIABLES)
+    others = [a for a in also or () if a != address]
+    if others:
+        clients += "; also reached at " + ", ".join(others)
+        if real in others:
+            clients += (f" ({real} is the real metadata address: clients that reach it as "
+                        "metadata.google.internal need no variable)")
     return (f"gce-metadata-emulator serving http://{address}/computeMetadata/v1/ "
-            f"(project {settings.project_id}, tokens: {mode} for {accounts}); clients need: "
-            + " ".join(f"{var}={address}" for var in CLIENT_VARIABLES)
+            f"(project {settings.project_id}, tokens: {mode} for {accounts}); {clients}"
             + ("  !! REAL TOKENS ARE SERVED TO THE NETWORK !!" if exposed else ""))
 
 

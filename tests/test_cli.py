@@ -41,7 +41,8 @@ def test_env_init_prints_exports():
     assert done.returncode == 0
     assert done.stdout.splitlines() == [
         "export GCE_METADATA_HOST=127.0.0.1:9999", "export GCE_METADATA_IP=127.0.0.1:9999",
-        "export GCE_METADATA_ROOT=127.0.0.1:9999", "export GCE_METADATA_MTLS_MODE=none"]
+        "export GCE_METADATA_ROOT=127.0.0.1:9999", "export GCE_METADATA_MTLS_MODE=none",
+        "export METADATA_SERVER_DETECTION=assume-present"]
 
 
 def test_serves_embedded_default_and_exits_0_on_sigterm(start_emulator):
@@ -115,7 +116,7 @@ def test_unknown_flags_and_commands_name_the_valid_ones():
     done = cli("--frobnicate")
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "unknown flag '--frobnicate' for serve" in done.stderr
-    assert "--config, --help, --host, --log-level, --loop, --port" in done.stderr
+    assert "--config, --help, --host, --link-local, --log-level, --loop, --port" in done.stderr
     assert "did you mean --port?" in cli("--prot", "9000").stderr
     assert "did you mean --project?" in cli("doctor", "--port", "1").stderr
     done = cli("sever")

@@ -30,7 +30,10 @@ def find(environ: dict[str, str] | os._Environ) -> Path | None:
         return Path(explicit).expanduser()
     folder = environ.get("CLOUDSDK_CONFIG") or str(Path.home() / ".config" / "gcloud")
     candidate = Path(folder).expanduser() / "application_default_credentials.json"
-    return candidate if candidate.is_file() else None
+    try:
+        return candidate if candidate.is_file() else None
+    except OSError:  # a folder this user may not read: load() says so, naming the file
+        return candidate
 
 
 @dataclass
