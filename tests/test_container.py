@@ -1,64 +1,131 @@
-"""The Dockerfile and compose file, exercised the way the container runs them: the image's
-command as a separate process (bound to loopback on a free port here: the fixture's
---host/--port come last and win), its health check, and what the compose file gives the app."""
+"""The Dockerfile and compose file as they are read, without a Docker engine (test_compose.py
+runs them for real): the image's command and health check as processes with the image's
+environment, and what the compose file promises the app."""
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
-import sys
 
 import yaml
 
-from tests.conftest import ROOT, clean_env
+from gce_metadata_emulator import config
+from gce_metadata_emulator.serving import also_at
+from gce_metadata_emulator.serving import banner as banner_of
+from tests.conftest import CLI, EXAMPLE, ROOT, clean_env
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 def instruction(name: str) -> list[str]:
-    match = re.search(rf"^{name}\s+(\[.*\])\s*$", DOCKERFILE, re.M)
+    """An exec-form instruction; HEALTHCHECK's is the CMD on its continuation line."""
+    pattern = r"^HEALTHCHECK [^\n]*\\\n\s*CMD" if name == "HEALTHCHECK" else rf"^{name}"
+    match = re.search(pattern + r"\s+(\[.*\])\s*$", DOCKERFILE, re.M)
     assert match, f"no exec-form {name} in the Dockerfile"
     return json.loads(match.group(1))
 
 
-def test_image_command_serves_and_its_health_check_passes(start_emulator):
+def image_env() -> dict[str, str]:
+    block = re.search(r"^ENV ((?:.*\\\n)*.*)$", DOCKERFILE, re.M).group(1)
+    return dict(pair.split("=", 1) for pair in block.replace("\\\n", " ").split()
+                if "=" in pair and not pair.startswith("PATH="))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_image(env: dict[str, str], *command: str) -> subprocess.Popen:
     assert instruction("ENTRYPOINT") == ["gce-metadata-emulator"]
-    cmd = instruction("CMD")
-    assert cmd[:1] == ["serve"] and cmd[cmd.index("--port") + 1] == "8080"
-    # start_emulator appends --host 127.0.0.1 --port 0, which win over the image's own
-    emulator = start_emulator(*cmd)
-    check = re.search(r"HEALTHCHECK [^\n]*\\\n\s*CMD (\[[^\n]*\])", DOCKERFILE).group(1)
-    argv = json.loads(check)
-    assert argv[0] == "python"
-    argv = [sys.executable, *argv[1:]]
-    argv[-1] = argv[-1].replace("127.0.0.1:8080", emulator.address)
-    assert subprocess.run(argv, timeout=10, env=clean_env()).returncode == 0
+    return subprocess.Popen([*CLI, *command], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
 
 
-def test_compose_sidecar(start_emulator):
+def health(env: dict[str, str]) -> int:
+    check = instruction("HEALTHCHECK")
+    assert check == ["gce-metadata-emulator", "health"]
+    return subprocess.run([*CLI, *check[1:]], env=env, capture_output=True,
+                          timeout=10).returncode
+
+
+def test_the_health_check_follows_the_port_served():
+    """The image's CMD with the image's ENV, on another port through the variable (as the
+    compose file does): the health check passes there, and fails where nothing serves."""
+    env = image_env()
+    assert env["GCE_METADATA_EMULATOR_HOST"] == "0.0.0.0"
+    assert env["GCE_METADATA_EMULATOR_PORT"] == "8080"
+    port = str(free_port())
+    served = clean_env(**{**env, "GCE_METADATA_EMULATOR_HOST": "127.0.0.1",
+                          "GCE_METADATA_EMULATOR_PORT": port})
+    proc = run_image(served, *instruction("CMD"))
+    try:
+        assert f"serving http://127.0.0.1:{port}/" in proc.stdout.readline()
+        assert health(served) == 0
+        assert health({**served, "GCE_METADATA_EMULATOR_PORT": str(free_port())}) == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_the_image_installs_into_a_venv_as_a_non_root_user_from_a_chosen_base():
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim$", DOCKERFILE, re.M)
+    assert re.search(r"^FROM \$\{BASE_IMAGE\}$", DOCKERFILE, re.M)
+    assert "python3 -m venv /opt/gce-metadata-emulator" in DOCKERFILE
+    assert re.search(r"^USER emulator$", DOCKERFILE, re.M)
+
+
+def test_compose_puts_the_sidecar_at_the_real_address_and_the_app_needs_no_variable():
     metadata = COMPOSE["services"]["metadata"]
-    assert "metadata.google.internal" in metadata["networks"]["default"]["aliases"]
+    assert metadata["environment"]["GCE_METADATA_EMULATOR_PORT"] == "80"
+    network = metadata["networks"]["metadata"]
+    assert network == {"ipv4_address": "169.254.169.254",
+                       "aliases": ["metadata.google.internal"]}
+    assert COMPOSE["networks"]["metadata"]["ipam"]["config"] == [{"subnet": "169.254.169.0/24"}]
+    app = COMPOSE["services"]["app"]
+    assert app["depends_on"]["metadata"]["condition"] == "service_healthy"
+    assert "environment" not in app
+    assert app["build"]["context"] == "examples/app"
+
+
+def test_compose_config_serves_its_project_at_port_80_semantics():
+    """The sidecar's command and mounted config start as they are written (here on a free
+    loopback port in place of 0.0.0.0:80)."""
+    metadata = COMPOSE["services"]["metadata"]
     command = metadata["command"]
-    port = command[command.index("--port") + 1]
     mounted = {v.split(":")[1]: v.split(":")[0] for v in metadata["volumes"]}
     config = command[command.index("--config") + 1]
     source = (ROOT / mounted[config]).resolve()
-    emulator = start_emulator(*[a if a != config else str(source) for a in command])
-    assert "project acme-dev" in emulator.banner
-    app = COMPOSE["services"]["app"]
-    assert app["depends_on"]["metadata"]["condition"] == "service_healthy"
-    env = app["environment"]
-    for var in ("GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT"):
-        assert env[var] == f"metadata.google.internal:{port}"
-    assert env["GCE_METADATA_MTLS_MODE"] == "none"
-    assert env["METADATA_SERVER_DETECTION"] == "assume-present"
-    # The app reaches it under the alias: the Host header it sends is accepted.
-    import urllib.request
+    port = str(free_port())
+    env = clean_env(GCE_METADATA_EMULATOR_HOST="127.0.0.1", GCE_METADATA_EMULATOR_PORT=port)
+    proc = run_image(env, *[a if a != config else str(source) for a in command])
+    try:
+        banner = proc.stdout.readline()
+        assert "project acme-dev" in banner and f"127.0.0.1:{port}" in banner
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
-    request = urllib.request.Request(
-        emulator.url + "/computeMetadata/v1/project/project-id",
-        headers={"Metadata-Flavor": "Google", "Host": env["GCE_METADATA_HOST"]})
-    with urllib.request.urlopen(request, timeout=5) as resp:
-        assert resp.read() == b"acme-dev"
+
+def test_the_banner_of_a_wildcard_bind_names_the_addresses_clients_use():
+    port = str(free_port())
+    proc = run_image(clean_env(), "serve", "--host", "0.0.0.0", "--port", port)
+    try:
+        banner = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert f"serving http://127.0.0.1:{port}/computeMetadata/v1/" in banner
+    for address in also_at("0.0.0.0", int(port)):
+        assert f"{address}" in banner
+    # In the compose container, its address is the real one: clients need nothing.
+    text = banner_of(config.load(EXAMPLE), "local", "127.0.0.1:80", also=["169.254.169.254:80"])
+    assert text.endswith(
+        "clients need: GCE_METADATA_HOST=127.0.0.1:80 GCE_METADATA_IP=127.0.0.1:80 "
+        "GCE_METADATA_ROOT=127.0.0.1:80; also reached at 169.254.169.254:80 (169.254.169.254:80 "
+        "is the real metadata address: clients that reach it as metadata.google.internal need "
+        "no variable)")
