@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import subprocess
 
+import pytest
 import yaml
 
 from gce_metadata_emulator import config
@@ -129,3 +131,29 @@ def test_the_banner_of_a_wildcard_bind_names_the_addresses_clients_use():
         "GCE_METADATA_ROOT=127.0.0.1:80; also reached at 169.254.169.254:80 (169.254.169.254:80 "
         "is the real metadata address: clients that reach it as metadata.google.internal need "
         "no variable)")
+
+
+def test_the_readme_real_tokens_override_merges_as_documented(tmp_path):
+    """README's docker-compose.override.yml, pasted as it is, merged by docker-compose."""
+    if shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    readme = (ROOT / "README.md").read_text()
+    override = tmp_path / "docker-compose.override.yml"
+    override.write_text(re.search(r"```yaml\n(# docker-compose\.override\.yml.*?)```", readme,
+                                  re.S).group(1))
+    argv = ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "-f", str(override),
+            "config"]
+    missing = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True,
+                             env=clean_env(HOME=str(tmp_path)))
+    assert missing.returncode == 1 and "run with HOST_UID=$(id -u)" in missing.stderr
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True,
+                          env=clean_env(HOME=str(tmp_path), HOST_UID="1000"))
+    metadata = yaml.safe_load(done.stdout)["services"]["metadata"]
+    assert metadata["user"] == "1000"
+    assert metadata["command"][:3] == ["serve", "--service-account",
+                                       "app@my-project.iam.gserviceaccount.com"]
+    assert metadata["environment"] == {"GCE_METADATA_EMULATOR_PORT": "80",
+                                       "GOOGLE_APPLICATION_CREDENTIALS": "/adc.json"}
+    sources = {v["source"] if isinstance(v, dict) else v.split(":")[0]: v
+               for v in metadata["volumes"]}
+    assert str(tmp_path / ".config/gcloud/application_default_credentials.json") in sources
