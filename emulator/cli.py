@@ -56,6 +56,9 @@ def config_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--project", metavar="ID", help="project id (over the config's)")
     cmd.add_argument("--service-account", metavar="EMAIL",
                      help="the default service account (before the config's)")
+    cmd.add_argument("--profile", choices=config.PROFILE_NAMES,
+                     help="the platform whose metadata server to be: gce (the default), gke "
+                     "or cloud-run (over the config's emulator.profile)")
 
 
 def address_options(cmd: argparse.ArgumentParser, free_port: bool = False) -> None:
@@ -207,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `... | head`: the reader has gone, which is no error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -218,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
 
     def load() -> Settings:
         return config.load(args.config, project=args.project,
-                           service_account=args.service_account)
+                           service_account=args.service_account, profile=args.profile)
 
     if args.command == "env-init":
         from .serving import client_address, env_lines

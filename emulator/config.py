@@ -6,6 +6,7 @@ gcloud users expect) < command-line flags.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from . import values
+from .profiles import NAMES
 from .values import join
 
 EMBEDDED = "<embedded default config/default.yaml>"
@@ -34,6 +36,7 @@ ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 PROJECT = re.compile(r"^([a-z0-9.-]+:)?[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 DURATION = re.compile(r"^([0-9]{1,9})s$")
 ADMIN_REACH = ("loopback", "network", "off")
+PROFILE_NAMES = NAMES  # profiles.py describes each
 MAX_BYTES = 4 * 1024 * 1024
 
 
@@ -74,6 +77,7 @@ class EmulatorSettings:
     watch_config: bool = True
     token_cache_size: int = 1000
     admin: str = "loopback"
+    profile: str = "gce"
     idle_timeout: int = 75
     header_timeout: int = 10
 
@@ -127,11 +131,12 @@ def load(
     *,
     project: str | None = None,
     service_account: str | None = None,
+    profile: str | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
     source, text = read_text(path)
     return parse(text, source, path, project=project, service_account=service_account,
-                 environ=os.environ if environ is None else environ)
+                 profile=profile, environ=os.environ if environ is None else environ)
 
 
 def parse(
@@ -141,8 +146,10 @@ def parse(
     *,
     project: str | None = None,
     service_account: str | None = None,
+    profile: str | None = None,
     environ: dict[str, str] | os._Environ | None = None,
 ) -> Settings:
+    """`profile` (the --profile flag) wins over emulator.profile."""
     environ = {} if environ is None else environ
     check = Checker(source)
     doc = read_yaml(text, source)
@@ -199,8 +206,18 @@ def parse(
         project=check.project(proj),
         accounts=accounts,
         universe_domain=domain,
-        emulator=check.emulator(section(doc, "emulator")),
+        emulator=emulator_settings(check, section(doc, "emulator"), profile),
     )
+
+
+def emulator_settings(check: Checker, value: Any, profile: str | None) -> EmulatorSettings:
+    settings = check.emulator(value)
+    if profile is None:
+        return settings
+    if profile not in PROFILE_NAMES:
+        raise ConfigError("--profile", "", f"{shown(profile)} is not a profile; use one of "
+                          f"{', '.join(PROFILE_NAMES)}")
+    return dataclasses.replace(settings, profile=profile)
 
 
 def read_yaml(text: str, source: str) -> Any:
@@ -388,7 +405,7 @@ class Checker:
     def emulator(self, value: Any) -> EmulatorSettings:
         known = ("credentials", "token-lifetime", "token-refresh-margin", "upstream-timeout",
                  "endpoints", "allowed-hosts", "signing-key", "watch-config", "token-cache-size",
-                 "admin", "idle-timeout", "header-timeout")
+                 "admin", "idle-timeout", "header-timeout", "profile")
         self.mapping(value, "emulator")
         for name in value:
             if name not in known:
@@ -415,6 +432,10 @@ class Checker:
         if admin not in ADMIN_REACH:
             self.fail("emulator.admin", f"expected one of {', '.join(ADMIN_REACH)}, got "
                       f"{shown(admin)}")
+        profile = value.get("profile", "gce")
+        if profile not in PROFILE_NAMES:
+            self.fail("emulator.profile", f"expected one of {', '.join(PROFILE_NAMES)}, got "
+                      f"{shown(profile)}")
         cache_size = value.get("token-cache-size", 1000)
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or \
                 not 1 <= cache_size <= 1_000_000:
@@ -440,6 +461,7 @@ class Checker:
             watch_config=watch,
             token_cache_size=cache_size,
             admin=admin,
+            profile=profile,
             idle_timeout=self.seconds(value.get("idle-timeout", "75s"), "emulator.idle-timeout",
                                       1, 86400),
             header_timeout=self.seconds(value.get("header-timeout", "10s"),

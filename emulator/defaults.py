@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import profiles
 from .config import ServiceAccount, Settings, derived_number
+from .profiles import PROFILES
 from .tree import Computed, Indexed, JsonLeaf, Verbatim
 
 DEFAULT_NAME = "emulated-vm"
@@ -77,8 +79,12 @@ def build_tree(settings: Settings) -> dict:
         "virtual-clock": {"drift-token": "0"},
         "zone": zone,
     }
+    profile = PROFILES[settings.emulator.profile]
+    instance = merge(instance, profiles.additions(profile, settings.project_id, num, zone, name))
     instance = merge(instance, inst)
-    instance["zone"] = f"projects/{num}/zones/{zone}"
+    # Cloud Run is regional: its zone is REGION-1 whatever zone the config names
+    served_zone = f"{profiles.region_of(zone)}-1" if profile is profiles.CLOUD_RUN else zone
+    instance["zone"] = f"projects/{num}/zones/{served_zone}"
     instance["machine-type"] = f"projects/{num}/machineTypes/{instance['machine-type']}"
     instance["tags"] = JsonLeaf(list(instance["tags"]))
     instance["attributes"] = Verbatim(instance["attributes"])
@@ -95,6 +101,8 @@ def build_tree(settings: Settings) -> dict:
         "project": freeze(project),
         "universe": {"universe-domain": settings.universe_domain},
     }
+    if profile.serves is not None:
+        v1 = profiles.subset(v1, profile.serves)
     return {"computeMetadata": {"v1": v1}}
 
 

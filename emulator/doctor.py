@@ -15,7 +15,12 @@ from .credentials.errors import TokenError
 from .credentials.select import resolve, token_service
 from .defaults import accounts_of
 
-LABELS = ("project", "application default creds", "tokens when serving")
+LABELS = ("project", "profile", "application default creds", "tokens when serving")
+PROFILE_LINES = {
+    "gce": "gce: the metadata server of a Compute Engine VM",
+    "gke": "gke: the GKE metadata server of a pod (Workload Identity)",
+    "cloud-run": "cloud-run: the metadata server of a Cloud Run container",
+}
 
 
 class Table:
@@ -39,6 +44,7 @@ def run(settings: Settings, environ: dict[str, str] | None = None) -> int:
         resolved, found, failure = settings, None, str(exc).split(": ", 2)[-1]
     row = Table([*LABELS, *(a.email for a in accounts_of(resolved) if found is not None)])
     print(row("project", "", project_line(settings)))
+    print(row("profile", "", PROFILE_LINES[settings.emulator.profile]))
     if failure is not None:
         print(row("application default creds", "FAIL", failure))
         print(row("", "fix:", LOGIN))

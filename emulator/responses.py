@@ -51,10 +51,15 @@ def not_found(request: web.Request) -> web.Response:
                       "</code> was not found on this server.")
 
 
+FLAVOR_MISSING = "Missing Metadata-Flavor:Google header."
+
+
 def forbidden(request: web.Request, why: str) -> web.Response:
-    return error_page(403, "Forbidden", "Your client does not have permission to get URL "
+    page = error_page(403, "Forbidden", "Your client does not have permission to get URL "
                       f"<code>{html.escape(request.path_qs)}</code> from this server. "
                       f"{html.escape(why)}")
+    page.why = why  # for profiles whose server words its refusals otherwise
+    return page
 
 
 def method_not_allowed(allow: str = "GET, HEAD") -> web.Response:

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 
+from .profiles import PROFILES
 from .serving import STOP_SIGNALS, client_env
 
 log = logging.getLogger("gce_metadata_emulator")
@@ -32,8 +33,12 @@ def in_terminal_foreground() -> bool:
 def runner(argv: list[str]):
     """The `then` of serving.serve: run argv against the emulator at an address."""
 
-    async def run(address: str) -> int:
+    async def run(address: str, settings) -> int:
         env = {**os.environ, **client_env(address)}
+        # what the platform's workloads see besides the server (K_SERVICE on Cloud Run,
+        # KUBERNETES_SERVICE_HOST in a pod), unless the caller set them
+        for name, value in PROFILES[settings.emulator.profile].environment.items():
+            env.setdefault(name, value)
         try:
             child = await asyncio.create_subprocess_exec(*argv, env=env)
         except FileNotFoundError:

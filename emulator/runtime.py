@@ -21,6 +21,7 @@ from .connections import Server
 from .credentials.select import resolve, token_service
 from .defaults import build_tree
 from .hosts import HostGuard
+from .profiles import PROFILES
 from .server import MetadataServer
 from .store import Store
 from .watch import watch
@@ -40,7 +41,8 @@ class Emulator:
         self.tokens = token_service(self.settings, adc)
         self.handler = MetadataServer(self.store, self.tokens,
                                       HostGuard(self.settings.emulator.allowed_hosts),
-                                      self.settings.emulator.admin)
+                                      self.settings.emulator.admin,
+                                      self.settings.emulator.profile)
         self._watch_task: asyncio.Task | None = None
         self._runner: web.ServerRunner | None = None
 
@@ -86,6 +88,7 @@ class Emulator:
         self.tokens.update(settings)
         self.handler.hosts.allow(settings.emulator.allowed_hosts)
         self.handler.admin_reach = settings.emulator.admin
+        self.handler.profile = PROFILES[settings.emulator.profile]
         log.info("config reloaded from %s", settings.source)
 
     async def reload(self) -> bool:

@@ -19,7 +19,8 @@ from aiohttp import web
 from . import admin, bodies, tokens_http
 from .credentials.service import TokenService
 from .hosts import HostGuard
-from .responses import forbidden, method_not_allowed, not_found, reply, text
+from .profiles import GCE, GKE_FORBIDDEN, PROFILES, Profile
+from .responses import FLAVOR_MISSING, forbidden, method_not_allowed, not_found, reply, text
 from .store import DELETE, PathError, Store
 from .tree import JSON, TEXT, BadQuery, Rendered
 
@@ -90,17 +91,21 @@ class MetadataServer:
     """The request handler, holding what every request needs."""
 
     def __init__(self, store: Store, tokens: TokenService, hosts: HostGuard,
-                 admin_reach: str = "loopback") -> None:
+                 admin_reach: str = "loopback", profile: str = "gce") -> None:
         self.store = store
         self.tokens = tokens
         self.hosts = hosts
         self.admin_reach = admin_reach  # emulator.admin: who may use the control API
+        self.profile: Profile = PROFILES[profile]
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         """Every request; an unexpected failure is a 500 that says it is a bug, never a bare
         one."""
         try:
-            return await self.serve(request)
+            response = await self.serve(request)
+            if self.profile is not GCE:
+                response = as_profile(self.profile, response)
+            return response
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception as exc:
@@ -117,14 +122,18 @@ class MetadataServer:
         if path.startswith("/emulator/"):
             return await self.emulator_route(request)
         headers = request.headers
+        if self.profile.flavor_on_root and headers.get("Metadata-Flavor") != "Google":
+            return forbidden(request, FLAVOR_MISSING)
         if "X-Forwarded-For" in headers:
             return forbidden(request, "Request had a X-Forwarded-For header and was refused: "
                              "the metadata server does not serve proxied requests.")
         if path.startswith(V1) and headers.get("Metadata-Flavor") != "Google" and (
                 len(path) == len(V1) or path[len(V1)] == "/"):
-            return forbidden(request, "Missing Metadata-Flavor:Google header.")
+            return forbidden(request, FLAVOR_MISSING)
         try:
             if request.method in ("PUT", "DELETE") and path.startswith(GUEST):
+                if not self.profile.guest_attributes:
+                    return not_found(request)
                 return await self.guest_attribute(request)
             query = parse_query(request.query if request.query_string else None)
             rendered = self.store.snapshot.render(path, query.recursive, query.alt)
@@ -136,7 +145,8 @@ class MetadataServer:
                     body = self.tokens.cached_access_body(computed.account)
                     if body is not None:  # the hot path: answered without an await
                         return reply(200, body, JSON)
-                return await tokens_http.respond(request, self.tokens, computed)
+                return await tokens_http.respond(request, self.tokens, computed,
+                                                 self.profile.identity_type)
             if request.method not in ("GET", "HEAD"):
                 return method_not_allowed()
             if query.wait and rendered.location is None:
@@ -193,6 +203,28 @@ class MetadataServer:
                 return forbidden(request, refused)
             return await admin.handle(request, self.store, self.tokens)
         return not_found(request)
+
+
+PLAIN_TEXT = "text/plain; charset=utf-8"
+
+
+def as_profile(profile: Profile, response: web.StreamResponse) -> web.StreamResponse:
+    """A response as another platform's server words it: its Server header; for GKE's (a Go
+    server) refusals and 404s as one line of plain text; Cloud Run's 403 without
+    Metadata-Flavor."""
+    status = response.status
+    if profile.plain_errors and status in (403, 404) and \
+            response.content_type == "text/html":
+        why = getattr(response, "why", "")
+        message = GKE_FORBIDDEN if why == FLAVOR_MISSING else (
+            f"GKE Metadata Server encountered an error: {why}" if status == 403 else "Not Found")
+        return web.Response(status=status, body=(message + "\n").encode(), headers={
+            "Content-Type": PLAIN_TEXT, "X-Content-Type-Options": "nosniff",
+            "Server": profile.server})
+    response.headers["Server"] = profile.server
+    if status == 403 and not profile.forbidden_has_flavor:
+        response.headers.popall("Metadata-Flavor", None)
+    return response
 
 
 async def wait_for_change(store: Store, path: str, query: Query,

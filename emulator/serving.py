@@ -138,7 +138,7 @@ async def run_server(emulator, host: str, bind_port: int, access_log: bool, then
         warn_about_tokens(emulator.settings, emulator.tokens.mode, host)
         if then is not None:  # exec: the command's stdout is not ours to print on
             log.info("%s", text)
-            return await then(address)
+            return await then(address, emulator.settings)
         print(text, flush=True)
         stop = asyncio.Event()
         for sig in STOP_SIGNALS:
@@ -188,7 +188,8 @@ def banner(settings: Settings, mode: str, address: str, exposed: bool = False,
             clients += (f" ({real} is the real metadata address: clients that reach it as "
                         "metadata.google.internal need no variable)")
     return (f"gce-metadata-emulator serving http://{address}/computeMetadata/v1/ "
-            f"(project {settings.project_id}, tokens: {mode} for {accounts}); {clients}"
+            f"(project {settings.project_id}, profile {settings.emulator.profile}, tokens: "
+            f"{mode} for {accounts}); {clients}"
             + ("  !! REAL TOKENS ARE SERVED TO THE NETWORK !!" if exposed else ""))
 
 
@@ -207,6 +208,14 @@ def warn_about_tokens(settings: Settings, mode: str, host: str) -> None:
     else:
         log.info("tokens are real: impersonating %s with your Application Default "
                  "Credentials (%s)", accounts, mode)
+    from .profiles import PROFILES, ignored
+
+    left_out = ignored(PROFILES[settings.emulator.profile], settings.instance,
+                       settings.project)
+    if left_out:
+        log.warning("profile %s: its metadata server does not serve %s, so the config's "
+                    "values there are not served", settings.emulator.profile,
+                    ", ".join(left_out))
     if settings.project_id_from == "placeholder":
         log.warning("no project configured: serving the placeholder project %r; set "
                     "project.project-id, --project or GOOGLE_CLOUD_PROJECT",

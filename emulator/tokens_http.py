@@ -18,15 +18,17 @@ CERTS = "/emulator/certs"
 CACHEABLE = {"Cache-Control": "public, max-age=300"}
 
 
-async def respond(request: web.BaseRequest, service: TokenService,
-                  computed: Computed) -> web.Response:
+async def respond(request: web.BaseRequest, service: TokenService, computed: Computed,
+                  identity_type: str = TEXT) -> web.Response:
+    """identity_type: the Content-Type of an ID token, which differs by platform (text/html
+    on a VM, application/text on Cloud Run)."""
     if request.method not in ("GET", "HEAD") and not (
             request.method == "POST" and computed.kind == "token"):
         return method_not_allowed()
     try:
         if computed.kind == "token":
             return await access_token(request, service, computed.account)
-        return await identity(request, service, computed.account)
+        return await identity(request, service, computed.account, identity_type)
     except TokenError as exc:
         return text(exc.status, exc.message)
 
@@ -39,7 +41,8 @@ async def access_token(request: web.BaseRequest, service: TokenService,
     return reply(200, token.access_body(time.time()), JSON)
 
 
-async def identity(request: web.BaseRequest, service: TokenService, email: str) -> web.Response:
+async def identity(request: web.BaseRequest, service: TokenService, email: str,
+                   content_type: str = TEXT) -> web.Response:
     audience = request.query.get("audience", "")
     if not audience:
         raise BadQuery("non-empty audience parameter required")
@@ -50,7 +53,7 @@ async def identity(request: web.BaseRequest, service: TokenService, email: str) 
     if licenses not in ("TRUE", "FALSE"):
         raise BadQuery(f"invalid value for licenses: {licenses!r}; use licenses=TRUE or FALSE")
     token = await service.id_token(email, audience, fmt == "full", licenses == "TRUE")
-    return reply(200, token.value.encode(), TEXT)
+    return reply(200, token.value.encode(), content_type)
 
 
 def base_url(request: web.BaseRequest) -> str:
