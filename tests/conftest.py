@@ -132,11 +132,12 @@ def start_emulator() -> Iterator:
         process.stop()
 
 
-def run_client(argv: list[str], env: dict[str, str], timeout: float = 60) -> str:
+def run_client(argv: list[str], env: dict[str, str], timeout: float = 60,
+               cwd: Path = ROOT) -> str:
     """Run a real client library program in its own process; its stdout, or a failure."""
     started = time.monotonic()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT)
+                          cwd=cwd)
     assert done.returncode == 0, (
         f"{argv[-1]} exited {done.returncode} after {time.monotonic() - started:.1f}s\n"
         f"stdout: {done.stdout}\nstderr: {done.stderr}")

@@ -153,6 +153,12 @@ def test_real_clients_find_the_project_and_get_tokens(start_emulator, profile):
     assert out["id_token"].count(".") == 2 and out["fetched_id_token"].count(".") == 2
     if shutil.which("node") is None or not (NODE / "node_modules").is_dir():
         pytest.fail("Node clients are not installed: run `npm ci --prefix tests/node`")
+    # gcp-metadata's own detection (no assume-present): the 301, the flavor header
+    probing = {k: v for k, v in emulator.client_env().items()
+               if k != "METADATA_SERVER_DETECTION"}
+    assert run_client(["node", "-e", "require('gcp-metadata').isAvailable()"
+                       ".then((v) => process.stdout.write(String(v)))"], probing,
+                      cwd=NODE) == "true"
     node = json.loads(run_client(["node", str(NODE / "tokens.js"), "https://svc.example"],
                                  emulator.client_env()))
     assert node["projectId"] == "acme-dev"
