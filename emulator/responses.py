@@ -19,9 +19,11 @@ COMMON_HEADERS = {
 HTML = "text/html; charset=UTF-8"
 
 
-def reply(status: int, body: bytes, content_type: str, **headers: str) -> web.Response:
+def reply(status: int, body: bytes, content_type: str, base: dict[str, str] = COMMON_HEADERS,
+          **headers: str) -> web.Response:
+    """base: the header set of the server being emulated (a profile's Server header)."""
     return web.Response(status=status, body=body,
-                        headers={**COMMON_HEADERS, "Content-Type": content_type, **headers})
+                        headers={**base, "Content-Type": content_type, **headers})
 
 
 def text(status: int, message: str, **headers: str) -> web.Response:

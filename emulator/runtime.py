@@ -21,7 +21,6 @@ from .connections import Server
 from .credentials.select import resolve, token_service
 from .defaults import build_tree
 from .hosts import HostGuard
-from .profiles import PROFILES
 from .server import MetadataServer
 from .store import Store
 from .watch import watch
@@ -88,7 +87,7 @@ class Emulator:
         self.tokens.update(settings)
         self.handler.hosts.allow(settings.emulator.allowed_hosts)
         self.handler.admin_reach = settings.emulator.admin
-        self.handler.profile = PROFILES[settings.emulator.profile]
+        self.handler.use_profile(settings.emulator.profile)
         log.info("config reloaded from %s", settings.source)
 
     async def reload(self) -> bool:

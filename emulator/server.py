@@ -20,7 +20,15 @@ from . import admin, bodies, tokens_http
 from .credentials.service import TokenService
 from .hosts import HostGuard
 from .profiles import GCE, GKE_FORBIDDEN, PROFILES, Profile
-from .responses import FLAVOR_MISSING, forbidden, method_not_allowed, not_found, reply, text
+from .responses import (
+    COMMON_HEADERS,
+    FLAVOR_MISSING,
+    forbidden,
+    method_not_allowed,
+    not_found,
+    reply,
+    text,
+)
 from .store import DELETE, PathError, Store
 from .tree import JSON, TEXT, BadQuery, Rendered
 
@@ -78,13 +86,15 @@ def flag(query, name: str) -> bool:
                        f"{name}=false") from None
 
 
-def respond(rendered: Rendered, query_string: str = "") -> web.Response:
+def respond(rendered: Rendered, query_string: str = "",
+            base: dict[str, str] = COMMON_HEADERS) -> web.Response:
     if rendered.location is not None:
         location = rendered.location + ("?" + query_string if query_string else "")
-        return reply(301, location.encode(), rendered.content_type, Location=location)
+        return reply(301, location.encode(), rendered.content_type, base, Location=location)
     if rendered.etag:
-        return reply(rendered.status, rendered.body, rendered.content_type, ETag=rendered.etag)
-    return reply(rendered.status, rendered.body, rendered.content_type)
+        return reply(rendered.status, rendered.body, rendered.content_type, base,
+                     ETag=rendered.etag)
+    return reply(rendered.status, rendered.body, rendered.content_type, base)
 
 
 class MetadataServer:
@@ -96,14 +106,20 @@ class MetadataServer:
         self.tokens = tokens
         self.hosts = hosts
         self.admin_reach = admin_reach  # emulator.admin: who may use the control API
-        self.profile: Profile = PROFILES[profile]
+        self.use_profile(profile)
+
+    def use_profile(self, name: str) -> None:
+        """Answers with the profile's header set; 2xx answers are built with it, others are
+        reworded after (as_profile)."""
+        self.profile: Profile = PROFILES[name]
+        self.base = {**COMMON_HEADERS, "Server": self.profile.server}
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         """Every request; an unexpected failure is a 500 that says it is a bug, never a bare
         one."""
         try:
             response = await self.serve(request)
-            if self.profile is not GCE:
+            if self.profile is not GCE and response.status >= 300:
                 response = as_profile(self.profile, response)
             return response
         except (asyncio.CancelledError, ConnectionResetError):
@@ -144,9 +160,9 @@ class MetadataServer:
                 if computed.kind == "token" and query is PLAIN and request.method == "GET":
                     body = self.tokens.cached_access_body(computed.account)
                     if body is not None:  # the hot path: answered without an await
-                        return reply(200, body, JSON)
+                        return reply(200, body, JSON, self.base)
                 return await tokens_http.respond(request, self.tokens, computed,
-                                                 self.profile.identity_type)
+                                                 self.profile.identity_type, self.base)
             if request.method not in ("GET", "HEAD"):
                 return method_not_allowed()
             if query.wait and rendered.location is None:
@@ -155,7 +171,7 @@ class MetadataServer:
                 rendered = await wait_for_change(self.store, path, query, rendered)
                 if rendered is None:
                     return not_found(request)
-            return respond(rendered, request.query_string)
+            return respond(rendered, request.query_string, self.base)
         except BadQuery as exc:
             return text(400, str(exc))
 
@@ -209,8 +225,8 @@ PLAIN_TEXT = "text/plain; charset=utf-8"
 
 
 def as_profile(profile: Profile, response: web.StreamResponse) -> web.StreamResponse:
-    """A response as another platform's server words it: its Server header; for GKE's (a Go
-    server) refusals and 404s as one line of plain text; Cloud Run's 403 without
+    """A response other than a 2xx as another platform's server words it: its Server header;
+    GKE's (a Go server) refusals and 404s as one line of plain text; Cloud Run's 403 without
     Metadata-Flavor."""
     status = response.status
     if profile.plain_errors and status in (403, 404) and \

@@ -139,10 +139,10 @@ async def run_server(emulator, host: str, bind_port: int, access_log: bool, then
         if then is not None:  # exec: the command's stdout is not ours to print on
             log.info("%s", text)
             return await then(address, emulator.settings)
-        print(text, flush=True)
         stop = asyncio.Event()
-        for sig in STOP_SIGNALS:
+        for sig in STOP_SIGNALS:  # before the banner: whoever read it may stop us at once
             loop.add_signal_handler(sig, stop.set)
+        print(text, flush=True)
         await stop.wait()
         log.info("shutting down")
     finally:

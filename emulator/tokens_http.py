@@ -9,7 +9,7 @@ from aiohttp import web
 
 from .credentials.errors import TokenError
 from .credentials.service import TokenService
-from .responses import document, method_not_allowed, reply, text
+from .responses import COMMON_HEADERS, document, method_not_allowed, reply, text
 from .tree import JSON, TEXT, BadQuery, Computed
 
 DISCOVERY = "/emulator/.well-known/openid-configuration"
@@ -19,7 +19,8 @@ CACHEABLE = {"Cache-Control": "public, max-age=300"}
 
 
 async def respond(request: web.BaseRequest, service: TokenService, computed: Computed,
-                  identity_type: str = TEXT) -> web.Response:
+                  identity_type: str = TEXT, base: dict[str, str] = COMMON_HEADERS
+                  ) -> web.Response:
     """identity_type: the Content-Type of an ID token, which differs by platform (text/html
     on a VM, application/text on Cloud Run)."""
     if request.method not in ("GET", "HEAD") and not (
@@ -27,22 +28,23 @@ async def respond(request: web.BaseRequest, service: TokenService, computed: Com
         return method_not_allowed()
     try:
         if computed.kind == "token":
-            return await access_token(request, service, computed.account)
-        return await identity(request, service, computed.account, identity_type)
+            return await access_token(request, service, computed.account, base)
+        return await identity(request, service, computed.account, identity_type, base)
     except TokenError as exc:
         return text(exc.status, exc.message)
 
 
-async def access_token(request: web.BaseRequest, service: TokenService,
-                       email: str) -> web.Response:
+async def access_token(request: web.BaseRequest, service: TokenService, email: str,
+                       base: dict[str, str] = COMMON_HEADERS) -> web.Response:
     raw = request.query.get("scopes") if request.query_string else None
     scopes = tuple(s.strip() for s in raw.split(",") if s.strip()) if raw else None
     token = await service.access_token(email, scopes)
-    return reply(200, token.access_body(time.time()), JSON)
+    return reply(200, token.access_body(time.time()), JSON, base)
 
 
 async def identity(request: web.BaseRequest, service: TokenService, email: str,
-                   content_type: str = TEXT) -> web.Response:
+                   content_type: str = TEXT, base: dict[str, str] = COMMON_HEADERS
+                   ) -> web.Response:
     audience = request.query.get("audience", "")
     if not audience:
         raise BadQuery("non-empty audience parameter required")
@@ -53,7 +55,7 @@ async def identity(request: web.BaseRequest, service: TokenService, email: str,
     if licenses not in ("TRUE", "FALSE"):
         raise BadQuery(f"invalid value for licenses: {licenses!r}; use licenses=TRUE or FALSE")
     token = await service.id_token(email, audience, fmt == "full", licenses == "TRUE")
-    return reply(200, token.value.encode(), content_type)
+    return reply(200, token.value.encode(), content_type, base)
 
 
 def base_url(request: web.BaseRequest) -> str:
