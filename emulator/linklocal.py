@@ -11,6 +11,7 @@ shadowing a real metadata server is never what anyone wants.
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import socket
 import subprocess
@@ -183,8 +184,6 @@ class LinkLocal:
 
     @staticmethod
     def _why_not_root() -> str:
-        import os
-
         if os.geteuid() == 0:
             return ""
         return (f"\n--link-local needs root (or CAP_NET_ADMIN and a writable {HOSTS}). Run it "
