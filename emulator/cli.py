@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from . import __version__, config
 from .config import ConfigError, Settings
+from .verbs import VERBS
 
 PROG = "gce-metadata-emulator"
 HOST_ENV, PORT_ENV = "GCE_METADATA_EMULATOR_HOST", "GCE_METADATA_EMULATOR_PORT"
@@ -140,6 +141,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
                health_options),
     "exec": ("run a command against an emulator on a free port, with the variables that "
              "point clients at it; exit with its status", exec_options),
+    **VERBS,
 }
 
 
@@ -216,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command in VERBS:
+        from .verbs import run as verb
+
+        return verb(args)
     host, bind_port = bind_address(args) if hasattr(args, "host") else ("", 0)
     if args.command == "health":
         from .serving import health

@@ -78,6 +78,7 @@ class EmulatorSettings:
     token_cache_size: int = 1000
     admin: str = "loopback"
     profile: str = "gce"
+    request_log_size: int = 1000
     idle_timeout: int = 75
     header_timeout: int = 10
 
@@ -405,7 +406,7 @@ class Checker:
     def emulator(self, value: Any) -> EmulatorSettings:
         known = ("credentials", "token-lifetime", "token-refresh-margin", "upstream-timeout",
                  "endpoints", "allowed-hosts", "signing-key", "watch-config", "token-cache-size",
-                 "admin", "idle-timeout", "header-timeout", "profile")
+                 "admin", "idle-timeout", "header-timeout", "profile", "request-log-size")
         self.mapping(value, "emulator")
         for name in value:
             if name not in known:
@@ -441,6 +442,11 @@ class Checker:
                 not 1 <= cache_size <= 1_000_000:
             self.fail("emulator.token-cache-size", "expected a whole number of tokens from 1 "
                       f"to 1000000, got {shown(cache_size)}")
+        log_size = value.get("request-log-size", 1000)
+        if isinstance(log_size, bool) or not isinstance(log_size, int) or \
+                not 0 <= log_size <= 100_000:
+            self.fail("emulator.request-log-size", "expected a whole number of requests from 0 "
+                      f"(no log) to 100000, got {shown(log_size)}")
         key = value.get("signing-key")
         lifetime = self.seconds(value.get("token-lifetime", "3600s"), "emulator.token-lifetime",
                                 60, 43200)
@@ -462,6 +468,7 @@ class Checker:
             token_cache_size=cache_size,
             admin=admin,
             profile=profile,
+            request_log_size=log_size,
             idle_timeout=self.seconds(value.get("idle-timeout", "75s"), "emulator.idle-timeout",
                                       1, 86400),
             header_timeout=self.seconds(value.get("header-timeout", "10s"),

@@ -41,7 +41,8 @@ class Emulator:
         self.handler = MetadataServer(self.store, self.tokens,
                                       HostGuard(self.settings.emulator.allowed_hosts),
                                       self.settings.emulator.admin,
-                                      self.settings.emulator.profile)
+                                      self.settings.emulator.profile,
+                                      self.settings.emulator.request_log_size)
         self._watch_task: asyncio.Task | None = None
         self._runner: web.ServerRunner | None = None
 
@@ -69,6 +70,7 @@ class Emulator:
         return self._runner.addresses[0][1]
 
     async def close(self) -> None:
+        self.handler.control.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._watch_task is not None:
@@ -88,6 +90,7 @@ class Emulator:
         self.handler.hosts.allow(settings.emulator.allowed_hosts)
         self.handler.admin_reach = settings.emulator.admin
         self.handler.use_profile(settings.emulator.profile)
+        self.handler.log.resize(settings.emulator.request_log_size)
         log.info("config reloaded from %s", settings.source)
 
     async def reload(self) -> bool:

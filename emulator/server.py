@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from . import admin, bodies, tokens_http
+from . import admin, bodies, inspector, tokens_http
+from .control import Control
 from .credentials.service import TokenService
 from .hosts import HostGuard
 from .profiles import GCE, GKE_FORBIDDEN, PROFILES, Profile
+from .requestlog import RequestLog
 from .responses import (
     COMMON_HEADERS,
     FLAVOR_MISSING,
@@ -36,6 +38,7 @@ log = logging.getLogger("gce_metadata_emulator")
 
 V1 = "/computeMetadata/v1"
 HEALTH = "/emulator/health"
+INSPECTOR = "/emulator/"
 GUEST = V1 + "/instance/guest-attributes/"
 GUEST_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 GUEST_VALUE_LIMIT = 100 * 1024  # bytes of one value
@@ -101,11 +104,14 @@ class MetadataServer:
     """The request handler, holding what every request needs."""
 
     def __init__(self, store: Store, tokens: TokenService, hosts: HostGuard,
-                 admin_reach: str = "loopback", profile: str = "gce") -> None:
+                 admin_reach: str = "loopback", profile: str = "gce",
+                 log_size: int = 1000) -> None:
         self.store = store
         self.tokens = tokens
         self.hosts = hosts
         self.admin_reach = admin_reach  # emulator.admin: who may use the control API
+        self.control = Control(store)
+        self.log = RequestLog(log_size)
         self.use_profile(profile)
 
     def use_profile(self, name: str) -> None:
@@ -117,10 +123,15 @@ class MetadataServer:
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         """Every request; an unexpected failure is a 500 that says it is a bug, never a bare
         one."""
+        started = time.perf_counter()
         try:
             response = await self.serve(request)
             if self.profile is not GCE and response.status >= 300:
                 response = as_profile(self.profile, response)
+            if self.log.enabled and not request.path.startswith("/emulator/"):
+                self.log.add(request.remote, request.method, request.path,
+                             request.query_string, response.status, started,
+                             getattr(response, "detail", None), getattr(response, "why", None))
             return response
         except (asyncio.CancelledError, ConnectionResetError):
             raise
@@ -146,6 +157,12 @@ class MetadataServer:
         if path.startswith(V1) and headers.get("Metadata-Flavor") != "Google" and (
                 len(path) == len(V1) or path[len(V1)] == "/"):
             return forbidden(request, FLAVOR_MISSING)
+        if self.control.active:
+            fault = self.control.take("tree")
+            if fault is not None:
+                response = await injected(fault)
+                if response is not None:
+                    return response
         try:
             if request.method in ("PUT", "DELETE") and path.startswith(GUEST):
                 if not self.profile.guest_attributes:
@@ -157,10 +174,20 @@ class MetadataServer:
                 return not_found(request)
             computed = rendered.computed
             if computed is not None:
+                if self.control.active:
+                    fault = self.control.take(computed.kind, computed.account)
+                    if fault is not None:
+                        response = await injected(fault)
+                        if response is not None:
+                            return response
                 if computed.kind == "token" and query is PLAIN and request.method == "GET":
                     body = self.tokens.cached_access_body(computed.account)
                     if body is not None:  # the hot path: answered without an await
-                        return reply(200, body, JSON, self.base)
+                        response = reply(200, body, JSON, self.base)
+                        response.detail = ("token", computed.account,
+                                           self.tokens.default_scopes.get(computed.account),
+                                           True)
+                        return response
                 return await tokens_http.respond(request, self.tokens, computed,
                                                  self.profile.identity_type, self.base)
             if request.method not in ("GET", "HEAD"):
@@ -217,11 +244,26 @@ class MetadataServer:
             refused = admin.reachable(request, self.admin_reach)
             if refused is not None:
                 return forbidden(request, refused)
-            return await admin.handle(request, self.store, self.tokens)
+            return await admin.handle(request, self)
+        if path == INSPECTOR:
+            refused = admin.reachable(request, self.admin_reach)
+            if refused is not None:
+                return forbidden(request, refused)
+            return inspector.page()
         return not_found(request)
 
 
 PLAIN_TEXT = "text/plain; charset=utf-8"
+
+
+async def injected(fault) -> web.Response | None:
+    """A fault's answer after its latency; None when it only adds latency."""
+    if fault.latency:
+        await asyncio.sleep(fault.latency)
+    if fault.status is None:
+        return None
+    return text(fault.status, f"Fault {fault.id} injected by the emulator: {fault.kind} answers "
+                f"{fault.status} (see /emulator/v1/faults; clear with DELETE there).")
 
 
 def as_profile(profile: Profile, response: web.StreamResponse) -> web.StreamResponse:

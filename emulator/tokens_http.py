@@ -38,8 +38,11 @@ async def access_token(request: web.BaseRequest, service: TokenService, email: s
                        base: dict[str, str] = COMMON_HEADERS) -> web.Response:
     raw = request.query.get("scopes") if request.query_string else None
     scopes = tuple(s.strip() for s in raw.split(",") if s.strip()) if raw else None
+    cached = email in service.accounts and service.is_cached(service.access_key(email, scopes))
     token = await service.access_token(email, scopes)
-    return reply(200, token.access_body(time.time()), JSON, base)
+    response = reply(200, token.access_body(time.time()), JSON, base)
+    response.detail = ("token", email, scopes or service.default_scopes.get(email), cached)
+    return response
 
 
 async def identity(request: web.BaseRequest, service: TokenService, email: str,
@@ -54,8 +57,12 @@ async def identity(request: web.BaseRequest, service: TokenService, email: str,
     licenses = request.query.get("licenses", "FALSE").upper()
     if licenses not in ("TRUE", "FALSE"):
         raise BadQuery(f"invalid value for licenses: {licenses!r}; use licenses=TRUE or FALSE")
-    token = await service.id_token(email, audience, fmt == "full", licenses == "TRUE")
-    return reply(200, token.value.encode(), content_type, base)
+    key = ("identity", email, audience, fmt == "full", licenses == "TRUE")
+    cached = service.is_cached(key)
+    token = await service.id_token(email, *key[2:])
+    response = reply(200, token.value.encode(), content_type, base)
+    response.detail = ("identity", email, audience, cached)
+    return response
 
 
 def base_url(request: web.BaseRequest) -> str:

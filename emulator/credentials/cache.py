@@ -114,6 +114,9 @@ class TokenCache:
     def __len__(self) -> int:
         return len(self._tokens)
 
+    def items(self) -> list[tuple[Hashable, Token]]:
+        return list(self._tokens.items())
+
     def _start(self, key: Hashable, fetch: Callable[[], Awaitable[Token]],
                source: str) -> asyncio.Task:
         task = self._inflight.get(key)

@@ -102,14 +102,21 @@ class TokenService:
         token = self.cache.peek(key, now)
         return None if token is None else token.access_body(now)
 
+    def access_key(self, email: str, scopes: tuple[str, ...] | None) -> tuple:
+        wanted = scope_set(scopes) if scopes else self.default_scopes[email]
+        return self.default_keys[email] if wanted is self.default_scopes[email] else (
+            "access", email, wanted)
+
+    def is_cached(self, key: tuple) -> bool:
+        """Whether the next answer for this key comes from the cache (the request log)."""
+        return self.cache.peek(key, time.time()) is not None
+
     async def access_token(self, email: str, scopes: tuple[str, ...] | None) -> Token:
         account = self.account(email)
-        wanted = scope_set(scopes) if scopes else self.default_scopes[email]
+        key = self.access_key(email, scopes)
         lifetime = self.settings.emulator.token_lifetime
-        key = self.default_keys[email] if wanted is self.default_scopes[email] else (
-            "access", email, wanted)
         return await self.cache.get(
-            key, lambda: self.upstream.access_token(account, wanted, lifetime), self.source)
+            key, lambda: self.upstream.access_token(account, key[2], lifetime), self.source)
 
     async def id_token(self, email: str, audience: str, full: bool, licenses: bool) -> Token:
         account = self.account(email)
@@ -117,6 +124,19 @@ class TokenService:
         return await self.cache.get(
             ("identity", email, audience, full, licenses),
             lambda: self.upstream.id_token(account, audience, full, claims), self.source)
+
+    def cache_state(self) -> list[dict]:
+        """What is cached, for the inspector page: kind, account, scopes or audience, and the
+        seconds left. Never a token."""
+        now = time.time()
+        out = []
+        for key, token in self.cache.items():
+            entry = {"kind": key[0], "account": key[1],
+                     "expires_in": max(0, int(token.expiry - now))}
+            entry["scopes" if key[0] == "access" else "audience"] = (
+                list(key[2]) if key[0] == "access" else key[2])
+            out.append(entry)
+        return out
 
     def compute_engine_claims(self, account: ServiceAccount, licenses: bool) -> dict:
         """What format=full adds on a real VM; only local tokens can carry the last claim."""
