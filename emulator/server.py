@@ -184,9 +184,7 @@ class MetadataServer:
                     body = self.tokens.cached_access_body(computed.account)
                     if body is not None:  # the hot path: answered without an await
                         response = reply(200, body, JSON, self.base)
-                        response.detail = ("token", computed.account,
-                                           self.tokens.default_scopes.get(computed.account),
-                                           True)
+                        response.detail = self.tokens.cached_details.get(computed.account)
                         return response
                 return await tokens_http.respond(request, self.tokens, computed,
                                                  self.profile.identity_type, self.base)

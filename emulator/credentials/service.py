@@ -76,6 +76,9 @@ class TokenService:
         self.default_scopes = {a.email: scope_set(a.scopes) for a in self.accounts.values()}
         self.default_keys = {email: ("access", email, scopes)
                              for email, scopes in self.default_scopes.items()}
+        # the request log's detail of a cached default token, built once per account
+        self.cached_details = {email: ("token", email, scopes, True)
+                               for email, scopes in self.default_scopes.items()}
         self.cache.margin = settings.emulator.token_refresh_margin
         self.cache.size = settings.emulator.token_cache_size
 
