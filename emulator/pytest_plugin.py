@@ -27,8 +27,6 @@ from typing import Any
 
 import pytest
 
-VARIABLES = ("GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT",
-             "GCE_METADATA_MTLS_MODE", "METADATA_SERVER_DETECTION")
 MARKER = "gce_metadata"
 
 
@@ -73,8 +71,9 @@ def handle_class():
         @property
         def environ(self) -> dict[str, str]:
             """The variables that point clients at it (for a subprocess)."""
-            return {**dict.fromkeys(VARIABLES[:3], self.host), "GCE_METADATA_MTLS_MODE": "none",
-                    "METADATA_SERVER_DETECTION": "assume-present"}
+            from .serving import client_env
+
+            return client_env(self.host)
 
         def stop(self) -> None:
             self.background.stop()
@@ -98,8 +97,9 @@ class Pointed:
     """The variables set, and google-auth's copies patched, until undone."""
 
     def __init__(self, handle) -> None:
-        self.saved_env = {name: os.environ.get(name) for name in VARIABLES}
-        os.environ.update(handle.environ)
+        pointing = handle.environ
+        self.saved_env = {name: os.environ.get(name) for name in pointing}
+        os.environ.update(pointing)
         self.patched: list[tuple[Any, str, Any]] = []
         module = sys.modules.get("google.auth.compute_engine._metadata")
         if module is not None:  # imported before: it holds GCE_METADATA_HOST as it was then

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gce_metadata_emulator.linklocal import on_google_cloud
+
 STATE = Path("/var/cache/gce-metadata-emulator-tests")
 RUN = Path("/run/gce-metadata-emulator-tests")
 BASE_IMAGE = "gce-metadata-emulator-test-base:bookworm"
@@ -66,18 +68,11 @@ class Engine:
         self.started = None
 
 
-def on_google_cloud() -> bool:
-    try:
-        return Path("/sys/class/dmi/id/product_name").read_text().startswith("Google")
-    except OSError:
-        return False
-
-
 def start() -> Engine:
     """An engine that answers, or Unavailable."""
     if shutil.which("docker") is None:
         raise Unavailable("the docker client is not installed (apt-get install docker.io)")
-    if on_google_cloud():
+    if on_google_cloud() is not None:
         raise Unavailable("this machine is a Google Cloud VM: a compose network on "
                           "169.254.169.0/24 would shadow its real metadata server")
     engine = Engine(dict(os.environ))
