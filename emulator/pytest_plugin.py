@@ -18,6 +18,7 @@ so the same calls drive a compose sidecar: `Remote("metadata.google.internal:80"
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -128,27 +129,28 @@ def spec_of(request: pytest.FixtureRequest) -> Any:
     return getattr(request, "param", None)
 
 
-@pytest.fixture
-def gce_metadata(request: pytest.FixtureRequest) -> Iterator:
-    """An emulator for this test, pointed at by every client library while the test runs."""
+@contextlib.contextmanager
+def pointed_emulator(spec: Any) -> Iterator:
+    """An emulator serving `spec`, pointed at while the block runs; stopped after."""
     with tempfile.TemporaryDirectory(prefix="gce-metadata-") as folder:
-        handle = start(spec_of(request), Path(folder))
+        handle = start(spec, Path(folder))
         pointed = Pointed(handle)
         try:
             yield handle
         finally:
             pointed.undo()
             handle.stop()
+
+
+@pytest.fixture
+def gce_metadata(request: pytest.FixtureRequest) -> Iterator:
+    """An emulator for this test, pointed at by every client library while the test runs."""
+    with pointed_emulator(spec_of(request)) as handle:
+        yield handle
 
 
 @pytest.fixture(scope="session")
 def gce_metadata_session(request: pytest.FixtureRequest) -> Iterator:
     """One emulator for the whole session (call .reset() between tests that change it)."""
-    with tempfile.TemporaryDirectory(prefix="gce-metadata-") as folder:
-        handle = start(getattr(request, "param", None), Path(folder))
-        pointed = Pointed(handle)
-        try:
-            yield handle
-        finally:
-            pointed.undo()
-            handle.stop()
+    with pointed_emulator(getattr(request, "param", None)) as handle:
+        yield handle
