@@ -46,8 +46,9 @@ CLOUD_RUN = Profile(
     serves=("instance/id", "instance/region", "instance/service-accounts", "instance/zone",
             "project/numeric-project-id", "project/project-id", "universe/universe-domain"),
     guest_attributes=False, forbidden_has_flavor=False,
-    environment={"K_SERVICE": "emulated-service", "K_REVISION": "emulated-service-00001-emu",
-                 "K_CONFIGURATION": "emulated-service", "PORT": "8080"})
+    # in order: later values may name earlier ones, e.g. a K_SERVICE the caller set
+    environment={"K_SERVICE": "emulated-service", "K_REVISION": "{K_SERVICE}-00001-emu",
+                 "K_CONFIGURATION": "{K_SERVICE}", "PORT": "8080"})
 PROFILES = {p.name: p for p in (GCE, GKE, CLOUD_RUN)}
 
 GKE_FORBIDDEN = ('GKE Metadata Server encountered an error: Missing required header '

@@ -38,7 +38,7 @@ def runner(argv: list[str]):
         # what the platform's workloads see besides the server (K_SERVICE on Cloud Run,
         # KUBERNETES_SERVICE_HOST in a pod), unless the caller set them
         for name, value in PROFILES[settings.emulator.profile].environment.items():
-            env.setdefault(name, value)
+            env.setdefault(name, value.format_map(env))
         try:
             child = await asyncio.create_subprocess_exec(*argv, env=env)
         except FileNotFoundError:

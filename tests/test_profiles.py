@@ -194,8 +194,9 @@ def test_opentelemetry_detects_the_platform_through_exec(profile):
 
 
 def test_exec_keeps_platform_variables_the_caller_set():
+    show = "import os; print(*(os.environ[k] for k in ('K_SERVICE', 'K_REVISION', " \
+        "'K_CONFIGURATION', 'PORT')))"
     done = subprocess.run([*CLI, "exec", "--profile", "cloud-run", "--", sys.executable, "-c",
-                           "import os; print(os.environ['K_SERVICE'], os.environ['PORT'])"],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT,
+                           show], capture_output=True, text=True, timeout=60, cwd=ROOT,
                           env=clean_env(K_SERVICE="checkout"))
-    assert done.stdout == "checkout 8080\n", done.stderr
+    assert done.stdout == "checkout checkout-00001-emu checkout 8080\n", done.stderr
